@@ -1,0 +1,127 @@
+//! `sisr eval`: per-image and mean PSNR/SSIM as the papers' tables.
+
+use crate::LimitArgs;
+use anyhow::{bail, Result};
+use serde::Serialize;
+use sisr::models::ModelKind;
+use sisr::weights::WeightsFile;
+use sisr_image::protocol::{bicubic, evaluate_dataset, Protocol, Sources};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Model to evaluate (`bicubic` is the MATLAB bicubic baseline). With --weights it is
+    /// read from the file's header when not given.
+    #[arg(long)]
+    model: Option<String>,
+    /// Trained weights (safetensors; sisr's own or the DCSCN authors' layout).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Average the outputs of the 8 dihedral transforms (self-ensemble, "+").
+    #[arg(long)]
+    ensemble: bool,
+    /// Upscaling factor.
+    #[arg(long)]
+    scale: usize,
+    /// Folder of HR ground-truth images.
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Evaluation protocol: y (VDSR/DRRN, Y channel), rgb (= p1, RCAN/EDSR), p2 (SelfExSR).
+    #[arg(long)]
+    protocol: Option<String>,
+    /// Folder of ready LR inputs named like the HR files (default: made with MATLAB bicubic).
+    #[arg(long)]
+    lr: Option<PathBuf>,
+    /// Folder of existing SR outputs named like the HR files: score them, run no model.
+    #[arg(long, conflicts_with = "lr")]
+    sr: Option<PathBuf>,
+    /// Print one JSON object on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+#[derive(Serialize)]
+struct ImageJson {
+    name: String,
+    psnr: f64,
+    ssim: f64,
+}
+
+#[derive(Serialize)]
+struct EvalJson {
+    model: String,
+    scale: usize,
+    protocol: &'static str,
+    ensemble: bool,
+    dataset: String,
+    psnr: f64,
+    ssim: f64,
+    images: Vec<ImageJson>,
+}
+
+pub fn run(args: EvalArgs) -> Result<ExitCode> {
+    if !(2..=8).contains(&args.scale) {
+        bail!("--scale {} is not supported (2 to 8)", args.scale);
+    }
+    let requested = match &args.model {
+        Some(name) => Some(ModelKind::parse(name).ok_or_else(|| anyhow::anyhow!("unknown --model {name:?} (known: {})", crate::info::names()))?),
+        None => None,
+    };
+    let device = sisr::default_device();
+    let network = match &args.weights {
+        Some(path) => {
+            let file = WeightsFile::read(path)?;
+            let want = requested.map(|k| (k, args.scale));
+            let (kind, scale) = file.model()?;
+            if want.is_none() && scale != args.scale {
+                bail!("{}: the file holds a x{scale} {kind} model, not x{}", path.display(), args.scale);
+            }
+            Some(file.into_network(want, &device)?.0)
+        }
+        None => match requested.unwrap_or(ModelKind::Bicubic) {
+            ModelKind::Bicubic => None,
+            kind => bail!("--model {kind} needs --weights FILE (a trained model)"),
+        },
+    };
+    let kind = network.as_ref().map_or(ModelKind::Bicubic, |n| n.kind);
+    if !kind.scales().contains(&args.scale) {
+        bail!("{kind} does not support x{} (supported: {:?})", args.scale, kind.scales());
+    }
+    let protocol = match &args.protocol {
+        Some(p) => Protocol::parse(p).ok_or_else(|| anyhow::anyhow!("unknown --protocol {p:?} (y, rgb, p1, p2)"))?,
+        None => kind.default_protocol(),
+    };
+    let model_name = if args.sr.is_some() { "sr-folder".to_string() } else { kind.name().to_string() };
+    let sources = Sources { lr_dir: args.lr.clone(), sr_dir: args.sr.clone() };
+    let scale = args.scale;
+    let json = args.json;
+    let ensemble = args.ensemble;
+    let upscale = |lr: &sisr_image::protocol::LowRes| match &network {
+        Some(net) => sisr::infer::upscale_lowres(net, lr, ensemble, &device),
+        None => Ok(bicubic(lr, scale)),
+    };
+    let result = evaluate_dataset(&args.dataset, scale, protocol, &sources, &args.limits.limits(), upscale, |s| {
+        if !json {
+            println!("{:<24} {:>8.4} dB  {:.4}", s.name, s.psnr, s.ssim);
+        }
+    })?;
+    if json {
+        let out = EvalJson {
+            model: model_name,
+            scale,
+            protocol: protocol.name(),
+            ensemble,
+            dataset: args.dataset.display().to_string(),
+            psnr: result.psnr,
+            ssim: result.ssim,
+            images: result.images.into_iter().map(|i| ImageJson { name: i.name, psnr: i.psnr, ssim: i.ssim }).collect(),
+        };
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        println!("{:<24} {:>8.2} dB  {:.4}   ({model_name}, x{scale}, protocol {})", "mean", result.psnr, result.ssim, protocol.name());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,58 @@
+//! The `sisr` command: argument parsing, progress and output over the `sisr` libraries.
+
+mod degrade;
+mod eval;
+mod info;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "sisr", version, about = "Single-image super-resolution: upscale, evaluate, train, inspect")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score a model (or a folder of SR outputs) on a folder of HR images, as the papers' tables.
+    Eval(eval::EvalArgs),
+    /// Write the MATLAB-bicubic LR images of a folder of HR images.
+    Degrade(degrade::DegradeArgs),
+    /// Parameters and multiply-adds of a model, counted from the built network.
+    Info(info::InfoArgs),
+}
+
+/// Decode limits shared by every command that reads images.
+#[derive(clap::Args, Clone, Copy)]
+pub struct LimitArgs {
+    /// Largest width or height an input may have (pixels).
+    #[arg(long, default_value_t = 20_000)]
+    pub max_dimension: u32,
+    /// Largest allocation a decoder may make (MiB).
+    #[arg(long, default_value_t = 2048)]
+    pub max_alloc_mb: u64,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> sisr_image::DecodeLimits {
+        sisr_image::DecodeLimits { max_width: self.max_dimension, max_height: self.max_dimension, max_alloc: self.max_alloc_mb << 20 }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval(args) => eval::run(args),
+        Command::Degrade(args) => degrade::run(args),
+        Command::Info(args) => info::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

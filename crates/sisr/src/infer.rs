@@ -1,0 +1,70 @@
+//! Whole-image inference on planes, the 8-transform self-ensemble, and the colour handling of
+//! Y-channel models (network on Y, MATLAB bicubic on Cb/Cr).
+
+use crate::models::{ColorMode, Network};
+use burn::prelude::*;
+use sisr_image::color::{rgb_to_ycbcr_planes, ycbcr_to_rgb_planes};
+use sisr_image::protocol::{LowRes, SuperRes};
+use sisr_image::resize::imresize;
+use sisr_image::Plane;
+
+fn to_tensor(planes: &[&Plane<f64>], device: &Device) -> Tensor<4> {
+    let (w, h) = (planes[0].width, planes[0].height);
+    let data: Vec<f32> = planes.iter().flat_map(|p| p.data.iter().map(|&v| v as f32)).collect();
+    Tensor::from_data(TensorData::new(data, [1, planes.len(), h, w]), device)
+}
+
+fn from_tensor(t: Tensor<4>) -> Vec<Plane<f64>> {
+    let [_, c, h, w] = t.dims();
+    let values = t.try_into_vec_as::<f32>().expect("network output is f32");
+    (0..c).map(|i| Plane::new(w, h, values[i * w * h..(i + 1) * w * h].iter().map(|&v| f64::from(v)).collect())).collect()
+}
+
+/// Runs the network once on colour planes (1 for Y models, 3 for RGB) on the [0, 255] scale.
+pub fn run_planes(network: &Network, planes: &[Plane<f64>], device: &Device) -> Vec<Plane<f64>> {
+    let s = network.scale as f64;
+    let refs: Vec<&Plane<f64>> = planes.iter().collect();
+    let lr = to_tensor(&refs, device);
+    let bicubic = network.kind.uses_bicubic().then(|| {
+        let up: Vec<Plane<f64>> = planes.iter().map(|p| imresize(p, s)).collect();
+        to_tensor(&up.iter().collect::<Vec<_>>(), device)
+    });
+    from_tensor(network.forward(lr, bicubic))
+}
+
+/// [`run_planes`], optionally averaged over the 8 dihedral transforms of the input.
+pub fn run_planes_ensemble(network: &Network, planes: &[Plane<f64>], ensemble: bool, device: &Device) -> Vec<Plane<f64>> {
+    if !ensemble {
+        return run_planes(network, planes, device);
+    }
+    let mut sum: Option<Vec<Plane<f64>>> = None;
+    for t in 0..8u8 {
+        let input: Vec<Plane<f64>> = planes.iter().map(|p| p.dihedral(t)).collect();
+        let out: Vec<Plane<f64>> = run_planes(network, &input, device).iter().map(|p| p.undo_dihedral(t)).collect();
+        sum = Some(match sum {
+            None => out,
+            Some(acc) => acc.iter().zip(&out).map(|(a, b)| Plane::new(a.width, a.height, a.data.iter().zip(&b.data).map(|(x, y)| x + y).collect())).collect(),
+        });
+    }
+    sum.unwrap().into_iter().map(|p| p.map(|v| v / 8.0)).collect()
+}
+
+/// Upscales a protocol's LR input with a network: Y models on Y (Cb/Cr by bicubic when the
+/// input is RGB), RGB models on RGB.
+pub fn upscale_lowres(network: &Network, lr: &LowRes, ensemble: bool, device: &Device) -> Result<SuperRes, String> {
+    let s = network.scale as f64;
+    match (network.kind.color_mode(), lr) {
+        (ColorMode::Y, LowRes::Y(y)) => Ok(SuperRes::Y(run_planes_ensemble(network, std::slice::from_ref(y), ensemble, device).remove(0))),
+        (ColorMode::Y, LowRes::Rgb(rgb)) => {
+            let [y, cb, cr] = rgb_to_ycbcr_planes(&rgb.clone().map(|p| p.to_f64()));
+            let y_sr = run_planes_ensemble(network, &[y], ensemble, device).remove(0);
+            Ok(SuperRes::Rgb(ycbcr_to_rgb_planes(&[y_sr, imresize(&cb, s), imresize(&cr, s)])))
+        }
+        (ColorMode::Rgb, LowRes::Rgb(rgb)) => {
+            let planes: Vec<Plane<f64>> = rgb.iter().map(|p| p.to_f64()).collect();
+            let out = run_planes_ensemble(network, &planes, ensemble, device);
+            Ok(SuperRes::Rgb([out[0].clone(), out[1].clone(), out[2].clone()]))
+        }
+        (ColorMode::Rgb, LowRes::Y(_)) => Err(format!("{} works on RGB; evaluate it with --protocol rgb (or p2)", network.kind)),
+    }
+}

@@ -1,0 +1,156 @@
+//! Building blocks shared by the networks: convolutions with the papers' initialisations,
+//! PReLU/ELU convolutions, pixel-shuffle upsamplers, channel and spatial attention, MeanShift.
+
+use crate::complexity::Cost;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Initializer, PRelu, PReluConfig, PaddingConfig2d, PixelShuffle, PixelShuffleConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{relu, sigmoid};
+
+/// Weight initialisation schemes used by the papers (biases always start at zero except
+/// in `PyTorchDefault`, which mirrors `nn.Conv2d`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Init {
+    /// He / MSRA normal, std √(2 / fan_in), bias 0 (DCSCN, GLRL).
+    HeNormal,
+    /// PyTorch's default conv init: U(±1/√fan_in) for weight and bias (EDSR/RCAN code).
+    PyTorchDefault,
+}
+
+/// A `k`×`k` convolution, stride 1, "same" zero padding.
+pub fn conv(device: &Device, cin: usize, cout: usize, k: usize, bias: bool, init: Init) -> Conv2d {
+    let p = k / 2;
+    let initializer = match init {
+        Init::HeNormal => Initializer::KaimingNormal { gain: 2f64.sqrt(), fan_out_only: false },
+        Init::PyTorchDefault => Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false },
+    };
+    let mut c = Conv2dConfig::new([cin, cout], [k, k])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .with_bias(bias)
+        .with_initializer(initializer)
+        .init(device);
+    if init == Init::HeNormal {
+        c.bias = c.bias.map(|b| b.map(|t| t.zeros_like()));
+    }
+    c
+}
+
+pub fn prelu(device: &Device, channels: usize, init: f64) -> PRelu {
+    PReluConfig::new().with_num_parameters(channels).with_alpha(init).init(device)
+}
+
+/// Counts a convolution applied on a grid `grid` times the LR pixel count.
+pub fn count_conv(cost: &mut Cost, c: &Conv2d, grid: usize, activation: bool) {
+    let [cout, cin, kh, kw] = c.weight.lazy_shape().dims();
+    cost.conv(kh * kw * cin * cout, if c.bias.is_some() { cout } else { 0 }, if activation { cout } else { 0 }, grid);
+}
+
+/// EDSR/RCAN `common.Upsampler` without activation: ×2 and ×3 one conv + pixel shuffle,
+/// ×4 two ×2 stages (`two_step_x4`), or a single conv to C·s² + PS(s) for any s (DRN Table 1).
+#[derive(Module, Debug)]
+pub struct Upsampler {
+    stages: Vec<(Conv2d, PixelShuffle)>,
+}
+
+impl Upsampler {
+    pub fn new(device: &Device, channels: usize, scale: usize, two_step_x4: bool, init: Init) -> Self {
+        let factors: Vec<usize> = if scale == 4 && two_step_x4 { vec![2, 2] } else { vec![scale] };
+        let stages = factors
+            .into_iter()
+            .map(|r| (conv(device, channels, channels * r * r, 3, true, init), PixelShuffleConfig::new(r).init()))
+            .collect();
+        Upsampler { stages }
+    }
+
+    /// `[N, C, H, W] -> [N, C, sH, sW]`
+    pub fn forward(&self, mut x: Tensor<4>) -> Tensor<4> {
+        for (c, ps) in &self.stages {
+            x = ps.forward(c.forward(x));
+        }
+        x
+    }
+
+    pub fn count(&self, cost: &mut Cost) {
+        let mut grid = 1;
+        for (c, ps) in &self.stages {
+            count_conv(cost, c, grid, false);
+            grid *= ps.upscale_factor * ps.upscale_factor;
+        }
+    }
+}
+
+/// Pooling of the channel-attention descriptor (DRFN ambiguity D3).
+#[derive(Config, Debug, Copy, PartialEq)]
+pub enum CamPool {
+    /// RCAN `CALayer`: global average pooling only.
+    Avg,
+    /// CBAM `ChannelGate`: average and max pooling through the shared MLP, summed.
+    AvgMax,
+}
+
+/// Channel attention (RCAN CALayer): σ(conv1(C/r→C)(ReLU(conv1(C→C/r)(pool(x))))).
+#[derive(Module, Debug)]
+pub struct ChannelAttention {
+    down: Conv2d,
+    up: Conv2d,
+    #[module(skip)]
+    pool: CamPool,
+}
+
+impl ChannelAttention {
+    pub fn new(device: &Device, channels: usize, reduction: usize, pool: CamPool, init: Init) -> Self {
+        let mid = channels / reduction;
+        ChannelAttention { down: conv(device, channels, mid, 1, true, init), up: conv(device, mid, channels, 1, true, init), pool }
+    }
+
+    fn mlp(&self, d: Tensor<4>) -> Tensor<4> {
+        self.up.forward(relu(self.down.forward(d)))
+    }
+
+    /// `[N, C, H, W] -> [N, C, 1, 1]` weights in (0, 1).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let avg = x.clone().mean_dim(2).mean_dim(3);
+        let logits = match self.pool {
+            CamPool::Avg => self.mlp(avg),
+            CamPool::AvgMax => self.mlp(avg) + self.mlp(x.max_dim(2).max_dim(3)),
+        };
+        sigmoid(logits)
+    }
+
+    pub fn count(&self, cost: &mut Cost) {
+        // The MLP runs once per image, not per pixel: it adds parameters, no per-pixel MACs.
+        let _ = cost;
+    }
+}
+
+/// Spatial attention (CBAM SpatialGate, with bias and no BN): σ(conv_k(2→1)([max_c x; mean_c x])).
+#[derive(Module, Debug)]
+pub struct SpatialAttention {
+    conv: Conv2d,
+}
+
+impl SpatialAttention {
+    pub fn new(device: &Device, kernel: usize, init: Init) -> Self {
+        SpatialAttention { conv: conv(device, 2, 1, kernel, true, init) }
+    }
+
+    /// `[N, C, H, W] -> [N, 1, H, W]` weights in (0, 1).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let pooled = Tensor::cat(vec![x.clone().max_dim(1), x.mean_dim(1)], 1);
+        sigmoid(self.conv.forward(pooled))
+    }
+
+    pub fn count(&self, cost: &mut Cost, grid: usize) {
+        // The sigmoid counts as the conv's activation (SPEC §2).
+        count_conv(cost, &self.conv, grid, true);
+    }
+}
+
+/// EDSR/RCAN MeanShift: subtracts (input) or adds (output) `rgb_range · mean` per channel.
+/// Fixed, not a parameter.
+pub fn mean_shift(x: Tensor<4>, rgb_range: f64, sign: f64) -> Tensor<4> {
+    const DIV2K_MEAN: [f32; 3] = [0.4488, 0.4371, 0.4040];
+    let shift: Vec<f32> = DIV2K_MEAN.iter().map(|m| (sign * rgb_range) as f32 * m).collect();
+    let shift = Tensor::<1>::from_data(TensorData::new(shift, [3]), &x.device()).reshape([1, 3, 1, 1]);
+    x + shift
+}

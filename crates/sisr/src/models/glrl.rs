@@ -1,0 +1,155 @@
+//! GLRL (Hou, Si, Li, 2018), SPEC §1.3: bicubic-upsampled Y in, local residual blocks with
+//! a shallow and a deep branch, PReLU pre-activations, one reconstruction shared by every
+//! block output, learned weights over the outputs. Every conv runs on the HR grid.
+//!
+//! ```text
+//! I = bicubic↑s(Y_LR) ─ FE1 ─ PReLU ─ FE2 ─ x0 ─ LRB1 ─ x1 ─ LRB2 ─ x2 ─ LRB3 ─ x3
+//!                                                 y_u = REC(x_u) + I,   out = Σ w_u y_u
+//! LRB(x) = conv(PReLU(x))                                            shallow branch
+//!        + h2,  h1 = x + conv(PReLU(conv(PReLU(x)))),  h2 = x + conv(PReLU(conv(PReLU(h1))))
+//! REC(z) = conv F→1 (PReLU(conv F→F (PReLU(z))))
+//! ```
+//! Pixel range [0, 1] inside the network (`im2double`); the interface is [0, 255].
+
+use super::blocks::{conv, count_conv, prelu, Init};
+use crate::complexity::Cost;
+use burn::module::Param;
+use burn::nn::conv::Conv2d;
+use burn::nn::PRelu;
+use burn::prelude::*;
+
+#[derive(Config, Debug)]
+pub struct GlrlConfig {
+    /// Filters F (G1: 64; 128 variant).
+    #[config(default = 64)]
+    pub filters: usize,
+    /// Local residual blocks (Table 1: 3).
+    #[config(default = 3)]
+    pub blocks: usize,
+    /// Share the two residual units of each deep branch, DRRN-style (G5).
+    #[config(default = false)]
+    pub share_units: bool,
+    /// Initial PReLU slope (G3: Caffe default 0.25).
+    #[config(default = 0.25)]
+    pub prelu_init: f64,
+}
+
+impl GlrlConfig {
+    pub fn init(&self, device: &Device) -> Glrl {
+        let f = self.filters;
+        let unit = || PreActConv::new(device, f, f, self.prelu_init);
+        let blocks = (0..self.blocks)
+            .map(|_| Lrb {
+                shallow: unit(),
+                unit1: (unit(), unit()),
+                unit2: (!self.share_units).then(|| (unit(), unit())),
+            })
+            .collect();
+        let n = self.blocks;
+        Glrl {
+            fe1: conv(device, 1, f, 3, true, Init::HeNormal),
+            fe2: unit(),
+            blocks,
+            rec1: unit(),
+            rec2: PreActConv::new(device, f, 1, self.prelu_init),
+            output_weights: Param::from_tensor(Tensor::full([n], 1.0 / n as f64, device)),
+        }
+    }
+}
+
+/// PReLU then conv 3×3 (pre-activation, eq. 11).
+#[derive(Module, Debug)]
+pub struct PreActConv {
+    pub prelu: PRelu,
+    pub conv: Conv2d,
+}
+
+impl PreActConv {
+    fn new(device: &Device, cin: usize, cout: usize, slope: f64) -> Self {
+        PreActConv { prelu: prelu(device, cin, slope), conv: conv(device, cin, cout, 3, true, Init::HeNormal) }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.conv.forward(self.prelu.forward(x))
+    }
+
+    fn count(&self, cost: &mut Cost, grid: usize) {
+        let [_, cin, _, _] = self.conv.weight.lazy_shape().dims();
+        cost.activation(cin, grid);
+        count_conv(cost, &self.conv, grid, false);
+    }
+}
+
+/// Local residual block: shallow branch + two residual units (deep branch).
+#[derive(Module, Debug)]
+pub struct Lrb {
+    pub shallow: PreActConv,
+    pub unit1: (PreActConv, PreActConv),
+    /// `None` when the units share weights (then `unit1` runs twice).
+    pub unit2: Option<(PreActConv, PreActConv)>,
+}
+
+impl Lrb {
+    /// `[N, F, H, W] -> [N, F, H, W]`
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let s = self.shallow.forward(x.clone());
+        let (a1, b1) = &self.unit1;
+        let h1 = x.clone() + b1.forward(a1.forward(x.clone()));
+        let (a2, b2) = self.unit2.as_ref().unwrap_or(&self.unit1);
+        let h2 = x + b2.forward(a2.forward(h1));
+        h2 + s
+    }
+
+    fn count(&self, cost: &mut Cost, grid: usize) {
+        self.shallow.count(cost, grid);
+        let (a1, b1) = &self.unit1;
+        let (a2, b2) = self.unit2.as_ref().unwrap_or(&self.unit1);
+        for u in [a1, b1, a2, b2] {
+            u.count(cost, grid);
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Glrl {
+    pub fe1: Conv2d,
+    pub fe2: PreActConv,
+    pub blocks: Vec<Lrb>,
+    pub rec1: PreActConv,
+    pub rec2: PreActConv,
+    pub output_weights: Param<Tensor<1>>,
+}
+
+impl Glrl {
+    /// `bicubic`: `[N, 1, sH, sW]` MATLAB bicubic of the LR Y, [0, 255] → `[N, 1, sH, sW]`.
+    pub fn forward(&self, bicubic: Tensor<4>) -> Tensor<4> {
+        let input = bicubic.div_scalar(255.0);
+        let mut x = self.fe2.forward(self.fe1.forward(input.clone())); // [N, F, sH, sW]
+        let n = self.blocks.len();
+        let weights = self.output_weights.val();
+        let mut out: Option<Tensor<4>> = None;
+        for (u, block) in self.blocks.iter().enumerate() {
+            x = block.forward(x);
+            let y = self.rec2.forward(self.rec1.forward(x.clone())) + input.clone(); // [N, 1, sH, sW]
+            let w = weights.clone().narrow(0, u, 1).reshape([1, 1, 1, 1]);
+            let weighted = y * w;
+            out = Some(match out {
+                Some(o) => o + weighted,
+                None => weighted,
+            });
+        }
+        debug_assert!(n > 0);
+        out.expect("GLRL has at least one block").mul_scalar(255.0)
+    }
+
+    pub fn count(&self, cost: &mut Cost, scale: usize) {
+        let grid = scale * scale;
+        count_conv(cost, &self.fe1, grid, false);
+        self.fe2.count(cost, grid);
+        for b in &self.blocks {
+            b.count(cost, grid);
+            self.rec1.count(cost, grid);
+            self.rec2.count(cost, grid);
+        }
+    }
+}

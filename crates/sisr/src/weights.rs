@@ -1,0 +1,261 @@
+//! Weights in safetensors, named after the module tree (`feature.0.conv.weight`), with the
+//! model kind, scale and provenance in the header. Loading checks every tensor's name and
+//! shape and refuses a mismatch with the tensor's name; the DCSCN authors' TF checkpoint
+//! layout (`conv0/conv_W`, HWIO) is imported into our `dcscn` / `dcscn-compact` modules.
+
+use crate::models::{ModelKind, Network};
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
+use safetensors::{Dtype, SafeTensors};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Header keys written by sisr.
+pub const KEY_MODEL: &str = "sisr.model";
+pub const KEY_SCALE: &str = "sisr.scale";
+
+pub type Metadata = BTreeMap<String, String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: not a valid safetensors file ({message})", path.display())]
+    Format { path: PathBuf, message: String },
+    #[error("{}: tensor `{name}` is missing (the model expects shape {expected:?})", path.display())]
+    Missing { path: PathBuf, name: String, expected: Vec<usize> },
+    #[error("{}: tensor `{name}` has shape {found:?}, the model expects {expected:?}", path.display())]
+    Shape { path: PathBuf, name: String, expected: Vec<usize>, found: Vec<usize> },
+    #[error("{}: tensor `{name}` is not part of a {model} x{scale} model", path.display())]
+    Unexpected { path: PathBuf, name: String, model: ModelKind, scale: usize },
+    #[error("{}: tensor `{name}` has dtype {dtype}, expected F32", path.display())]
+    DType { path: PathBuf, name: String, dtype: String },
+    #[error("{}: the file holds a {found} model, not {requested}", path.display())]
+    ModelMismatch { path: PathBuf, found: String, requested: ModelKind },
+    #[error("{}: the file holds a x{found} model, not x{requested}", path.display())]
+    ScaleMismatch { path: PathBuf, found: usize, requested: usize },
+    #[error("{}: {message}", path.display())]
+    Unknown { path: PathBuf, message: String },
+}
+
+/// Every parameter of a network as (module-tree name, shape).
+pub fn parameter_shapes(network: &Network) -> Vec<(String, Vec<usize>)> {
+    struct Shapes {
+        path: Vec<String>,
+        out: Vec<(String, Vec<usize>)>,
+    }
+    impl ModuleVisitor for Shapes {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.out.push((self.path.join("."), p.lazy_shape().as_slice().to_vec()));
+        }
+    }
+    let mut v = Shapes { path: vec![], out: vec![] };
+    network.visit(&mut v);
+    v.out
+}
+
+/// Every parameter of a network as (name, shape, f32 values).
+pub fn parameter_values(network: &Network) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    struct Values {
+        path: Vec<String>,
+        out: Vec<(String, Vec<usize>, Vec<f32>)>,
+    }
+    impl ModuleVisitor for Values {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let t = p.val();
+            let shape = t.dims().to_vec();
+            let values = t.try_into_vec_as::<f32>().expect("parameters are f32");
+            self.out.push((self.path.join("."), shape, values));
+        }
+    }
+    let mut v = Values { path: vec![], out: vec![] };
+    network.visit(&mut v);
+    v.out
+}
+
+/// Replaces every parameter with the tensor of the same name (shapes already checked).
+fn apply(network: Network, mut tensors: HashMap<String, (Vec<usize>, Vec<f32>)>) -> Network {
+    struct Loader {
+        path: Vec<String>,
+        tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    }
+    impl ModuleMapper for Loader {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (shape, values) = self.tensors.remove(&self.path.join(".")).expect("checked before loading");
+            let device = param.lazy_device();
+            param.map(|_| Tensor::from_data(TensorData::new(values, shape), &device))
+        }
+    }
+    let mut loader = Loader { path: vec![], tensors: std::mem::take(&mut tensors) };
+    network.map(&mut loader)
+}
+
+/// Checks `tensors` against the network's parameters and loads them.
+pub fn load_tensors(network: Network, tensors: HashMap<String, (Vec<usize>, Vec<f32>)>, path: &Path) -> Result<Network, WeightsError> {
+    let expected = parameter_shapes(&network);
+    for (name, shape) in &expected {
+        match tensors.get(name) {
+            None => return Err(WeightsError::Missing { path: path.into(), name: name.clone(), expected: shape.clone() }),
+            Some((found, _)) if found != shape => {
+                return Err(WeightsError::Shape { path: path.into(), name: name.clone(), expected: shape.clone(), found: found.clone() })
+            }
+            Some(_) => {}
+        }
+    }
+    let known: std::collections::HashSet<&String> = expected.iter().map(|(n, _)| n).collect();
+    let mut extra: Vec<&String> = tensors.keys().filter(|k| !known.contains(k)).collect();
+    extra.sort();
+    if let Some(name) = extra.first() {
+        return Err(WeightsError::Unexpected { path: path.into(), name: (*name).clone(), model: network.kind, scale: network.scale });
+    }
+    Ok(apply(network, tensors))
+}
+
+/// Serialises a network with `metadata` (model kind and scale are always added).
+pub fn to_bytes(network: &Network, metadata: &Metadata) -> Vec<u8> {
+    let values = parameter_values(network);
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
+        values.into_iter().map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(n, s, b)| (n.clone(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("consistent tensor")))
+        .collect();
+    let mut info: HashMap<String, String> = metadata.clone().into_iter().collect();
+    info.insert(KEY_MODEL.into(), network.kind.name().into());
+    info.insert(KEY_SCALE.into(), network.scale.to_string());
+    safetensors::serialize(views, Some(info)).expect("serialisable tensors")
+}
+
+/// Writes a network atomically (temp file + rename).
+pub fn save(network: &Network, path: &Path, metadata: &Metadata) -> Result<(), WeightsError> {
+    sisr_image::io::write_atomic(path, &to_bytes(network, metadata)).map_err(|source| WeightsError::Io { path: path.into(), source })
+}
+
+/// A parsed weights file: its tensors (f32) and header metadata.
+pub struct WeightsFile {
+    pub path: PathBuf,
+    pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    pub metadata: Metadata,
+}
+
+impl WeightsFile {
+    pub fn read(path: &Path) -> Result<Self, WeightsError> {
+        let bytes = std::fs::read(path).map_err(|source| WeightsError::Io { path: path.into(), source })?;
+        Self::parse(&bytes, path)
+    }
+
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self, WeightsError> {
+        let format = |e: safetensors::SafeTensorError| WeightsError::Format { path: path.into(), message: e.to_string() };
+        let st = SafeTensors::deserialize(bytes).map_err(format)?;
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(format)?;
+        let metadata: Metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(WeightsError::DType { path: path.into(), name, dtype: format!("{:?}", view.dtype()) });
+            }
+            let values = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            tensors.insert(name, (view.shape().to_vec(), values));
+        }
+        Ok(WeightsFile { path: path.into(), tensors, metadata })
+    }
+
+    /// Whether the file is in the DCSCN authors' TF layout.
+    pub fn is_dcscn_tf(&self) -> bool {
+        self.tensors.contains_key("conv0/conv_W") && self.tensors.contains_key("L/conv_W")
+    }
+
+    /// The model kind and scale the file holds (header, or inferred for the DCSCN TF layout).
+    pub fn model(&self) -> Result<(ModelKind, usize), WeightsError> {
+        if self.is_dcscn_tf() {
+            let first = self.tensors["conv0/conv_W"].0[3];
+            let l_out = self.tensors["L/conv_W"].0[3];
+            let kind = if first == 32 { ModelKind::DcscnCompact } else { ModelKind::Dcscn };
+            let scale = (l_out as f64).sqrt().round() as usize;
+            return Ok((kind, scale));
+        }
+        let unknown = |message: &str| WeightsError::Unknown { path: self.path.clone(), message: message.into() };
+        let name = self.metadata.get(KEY_MODEL).ok_or_else(|| unknown("no `sisr.model` in the header; pass --model and --scale"))?;
+        let kind = ModelKind::parse(name).ok_or_else(|| unknown(&format!("unknown model `{name}` in the header")))?;
+        let scale = self.metadata.get(KEY_SCALE).and_then(|s| s.parse().ok()).ok_or_else(|| unknown("no valid `sisr.scale` in the header"))?;
+        Ok((kind, scale))
+    }
+
+    /// Converts the DCSCN authors' TF names and HWIO layout to our module tree.
+    fn dcscn_tf_to_sisr(&self) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
+        let mut out = HashMap::new();
+        for (name, (shape, values)) in &self.tensors {
+            let parts: Vec<&str> = name.split('/').collect();
+            let layer = match parts[0] {
+                "A1" => "a1".to_string(),
+                "B1" => "b1".to_string(),
+                "B2" => "b2".to_string(),
+                "L" => "l".to_string(),
+                other => match other.strip_prefix("conv") {
+                    Some(i) => format!("feature.{i}"),
+                    None => other.to_string(),
+                },
+            };
+            let conv = if layer == "l" { "l".to_string() } else { format!("{layer}.conv") };
+            let (key, tensor) = match *parts.last().unwrap() {
+                "conv_W" => (format!("{conv}.weight"), hwio_to_oihw(shape, values)),
+                "conv_B" => (format!("{conv}.bias"), (shape.clone(), values.clone())),
+                _ if parts.get(1) == Some(&"prelu") => (format!("{layer}.prelu.alpha"), (shape.clone(), values.clone())),
+                _ => (name.clone(), (shape.clone(), values.clone())),
+            };
+            out.insert(key, tensor);
+        }
+        out
+    }
+
+    /// Loads into a fresh network of the file's (or the requested) kind and scale.
+    pub fn into_network(self, requested: Option<(ModelKind, usize)>, device: &Device) -> Result<(Network, Metadata), WeightsError> {
+        let (kind, scale) = self.model()?;
+        if let Some((want_kind, want_scale)) = requested {
+            if want_kind != kind {
+                return Err(WeightsError::ModelMismatch { path: self.path.clone(), found: kind.name().into(), requested: want_kind });
+            }
+            if want_scale != scale {
+                return Err(WeightsError::ScaleMismatch { path: self.path.clone(), found: scale, requested: want_scale });
+            }
+        }
+        let network = kind.build(scale, device).ok_or_else(|| WeightsError::Unknown { path: self.path.clone(), message: "bicubic has no weights".into() })?;
+        let tensors = if self.is_dcscn_tf() { self.dcscn_tf_to_sisr() } else { self.tensors.clone() };
+        let network = load_tensors(network, tensors, &self.path)?;
+        Ok((network, self.metadata))
+    }
+}
+
+/// `[kh, kw, in, out]` → `[out, in, kh, kw]`.
+fn hwio_to_oihw(shape: &[usize], values: &[f32]) -> (Vec<usize>, Vec<f32>) {
+    let [kh, kw, ci, co] = [shape[0], shape[1], shape[2], shape[3]];
+    let mut out = vec![0.0; values.len()];
+    for y in 0..kh {
+        for x in 0..kw {
+            for i in 0..ci {
+                for o in 0..co {
+                    out[((o * ci + i) * kh + y) * kw + x] = values[((y * kw + x) * ci + i) * co + o];
+                }
+            }
+        }
+    }
+    (vec![co, ci, kh, kw], out)
+}
