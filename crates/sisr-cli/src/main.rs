@@ -3,6 +3,7 @@
 mod degrade;
 mod eval;
 mod info;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     Degrade(degrade::DegradeArgs),
     /// Parameters and multiply-adds of a model, counted from the built network.
     Info(info::InfoArgs),
+    /// Train a model from folders of HR images with a paper's recipe.
+    Train(train::TrainArgs),
 }
 
 /// Decode limits shared by every command that reads images.
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Degrade(args) => degrade::run(args),
         Command::Info(args) => info::run(args),
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(code) => code,

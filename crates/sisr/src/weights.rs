@@ -131,7 +131,13 @@ pub fn load_tensors(network: Network, tensors: HashMap<String, (Vec<usize>, Vec<
 
 /// Serialises a network with `metadata` (model kind and scale are always added).
 pub fn to_bytes(network: &Network, metadata: &Metadata) -> Vec<u8> {
-    let values = parameter_values(network);
+    to_bytes_with(network, metadata, &[])
+}
+
+/// [`to_bytes`] plus extra 1-D tensors (e.g. optimizer state in a checkpoint).
+pub fn to_bytes_with(network: &Network, metadata: &Metadata, extra: &[(String, Vec<f32>)]) -> Vec<u8> {
+    let mut values = parameter_values(network);
+    values.extend(extra.iter().map(|(n, v)| (n.clone(), vec![v.len()], v.clone())));
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
         values.into_iter().map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes

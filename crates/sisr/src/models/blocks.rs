@@ -29,8 +29,9 @@ pub fn conv(device: &Device, cin: usize, cout: usize, k: usize, bias: bool, init
         .with_bias(bias)
         .with_initializer(initializer)
         .init(device);
-    if init == Init::HeNormal {
-        c.bias = c.bias.map(|b| b.map(|t| t.zeros_like()));
+    if init == Init::HeNormal && bias {
+        // A new parameter (not a mapped one) so that it is a tracked leaf on autodiff devices.
+        c.bias = Some(Initializer::Zeros.init([cout], device));
     }
     c
 }
@@ -144,6 +145,12 @@ impl SpatialAttention {
         // The sigmoid counts as the conv's activation (SPEC §2).
         count_conv(cost, &self.conv, grid, true);
     }
+}
+
+/// ELU_α(x) = x for x > 0, α(eˣ − 1) otherwise, written so that neither the value nor the
+/// gradient overflows for large positive x (eˣ is only taken of min(x, 0)).
+pub fn elu(x: Tensor<4>, alpha: f64) -> Tensor<4> {
+    x.clone().clamp_min(0.0) + x.clamp_max(0.0).exp().sub_scalar(1.0).mul_scalar(alpha)
 }
 
 /// EDSR/RCAN MeanShift: subtracts (input) or adds (output) `rgb_range · mean` per channel.

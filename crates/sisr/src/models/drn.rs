@@ -7,11 +7,10 @@
 //!                                         Z_{k+1} = concat(Z_k + t[:D_k], t[D_k:])
 //! ```
 
-use super::blocks::{conv, count_conv, mean_shift, Init, Upsampler};
+use super::blocks::{conv, count_conv, elu, mean_shift, Init, Upsampler};
 use crate::complexity::Cost;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::activation::elu;
 
 #[derive(Config, Debug)]
 pub struct DrnConfig {

@@ -208,6 +208,11 @@ impl Network {
         Network { net: map_module!(&self.net, m => m.valid()), ..*self }
     }
 
+    /// burn's per-parameter gradients of this network from a backward pass.
+    pub fn gradients(&self, grads: burn::tensor::Gradients) -> burn::optim::GradientsParams {
+        with_module!(&self.net, m => burn::optim::GradientsParams::from_grads(grads, m))
+    }
+
     pub fn to_device(self, device: &Device) -> Self {
         Network { net: map_module!(self.net, m => m.to_device(device)), ..self }
     }

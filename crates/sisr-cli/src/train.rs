@@ -1,0 +1,152 @@
+//! `sisr train`: progress, Ctrl-C and the summary over `sisr::train`.
+
+use crate::LimitArgs;
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use sisr::models::ModelKind;
+use sisr::train::recipe::{Clip, Recipe, Schedule};
+use sisr::train::{train, TrainEvent, TrainOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    #[arg(long)]
+    model: String,
+    #[arg(long)]
+    scale: usize,
+    /// Folders of HR training images.
+    #[arg(long, num_args = 1.., required = true)]
+    train: Vec<PathBuf>,
+    /// Folder of HR validation images (scored with the model's protocol).
+    #[arg(long)]
+    val: Option<PathBuf>,
+    /// Run folder: recipe, checkpoints, log, final model.
+    #[arg(long)]
+    out: PathBuf,
+    /// `paper` (the paper's settings) or `quick` (a short CPU recipe).
+    #[arg(long, default_value = "paper")]
+    recipe: String,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Overrides of the recipe.
+    #[arg(long)]
+    steps: Option<u64>,
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long)]
+    patch: Option<usize>,
+    #[arg(long)]
+    val_every: Option<u64>,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Clip the gradient's global norm to this value.
+    #[arg(long)]
+    clip_norm: Option<f64>,
+    /// Cosine decay to this learning rate instead of the recipe's schedule.
+    #[arg(long)]
+    cosine_min_lr: Option<f64>,
+    /// Step decay: multiply the lr by --step-gamma every this many steps.
+    #[arg(long)]
+    step_every: Option<u64>,
+    #[arg(long, default_value_t = 0.5)]
+    step_gamma: f64,
+    /// No progress bar (log lines instead).
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+fn resolve(args: &TrainArgs, kind: ModelKind) -> Result<Recipe> {
+    let mut r = Recipe::named(kind, &args.recipe).with_context(|| format!("unknown --recipe {:?} (paper, quick)", args.recipe))?;
+    let overridden = [args.steps.is_some(), args.lr.is_some(), args.batch.is_some(), args.patch.is_some(), args.weight_decay.is_some(), args.clip_norm.is_some(), args.cosine_min_lr.is_some(), args.step_every.is_some()];
+    if let Some(v) = args.steps { r.steps = v }
+    if let Some(v) = args.lr { r.lr = v }
+    if let Some(v) = args.batch { r.batch = v }
+    if let Some(v) = args.patch { r.patch = v }
+    if let Some(v) = args.val_every { r.val_every = v }
+    if let Some(v) = args.seed { r.seed = v }
+    if let Some(v) = args.weight_decay { r.weight_decay = v }
+    if let Some(v) = args.clip_norm { r.clip = Clip::Norm { max_norm: v } }
+    if let Some(v) = args.cosine_min_lr { r.schedule = Schedule::Cosine { min_lr: v } }
+    if let Some(v) = args.step_every { r.schedule = Schedule::Step { every: v, gamma: args.step_gamma } }
+    if overridden.iter().any(|&o| o) {
+        r.name = format!("{} (modified)", r.name);
+    }
+    if r.batch == 0 || r.patch < 4 || r.val_every == 0 {
+        bail!("--batch must be ≥ 1, --patch ≥ 4 and --val-every ≥ 1");
+    }
+    Ok(r)
+}
+
+pub fn run(args: TrainArgs) -> Result<ExitCode> {
+    let kind = ModelKind::parse(&args.model).with_context(|| format!("unknown --model {:?} (known: {})", args.model, crate::info::names()))?;
+    if kind == ModelKind::Bicubic || !kind.scales().contains(&args.scale) {
+        bail!("{kind} cannot be trained at x{}", args.scale);
+    }
+    let recipe = resolve(&args, kind)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step (Ctrl-C again to quit without a checkpoint)");
+    })?;
+    let opts = TrainOptions {
+        kind,
+        scale: args.scale,
+        train_dirs: args.train.clone(),
+        val_dir: args.val.clone(),
+        out: args.out.clone(),
+        recipe: recipe.clone(),
+        resume: args.resume,
+        limits: args.limits.limits(),
+        stop,
+    };
+    eprintln!("training {kind} x{} with the {} recipe: {}", args.scale, recipe.name, serde_json::to_string(&recipe)?);
+    let bar = ProgressBar::new(recipe.steps);
+    if args.quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]")?);
+    let quiet = args.quiet;
+    let device = sisr::default_device();
+    let summary = train(&opts, &device, |e| match e {
+        TrainEvent::Started { start_step, training_images, .. } => {
+            bar.set_position(start_step);
+            bar.reset_eta();
+            bar.println(format!("{training_images} training images, starting at step {start_step}"));
+        }
+        TrainEvent::Step { step, loss, lr, images_per_s } => {
+            bar.set_position(step);
+            bar.set_message(format!("loss {loss:.4} lr {lr:.2e} {images_per_s:.1} img/s"));
+        }
+        TrainEvent::Validation { step, psnr, ssim, best } => {
+            let line = format!("step {step}: validation {psnr:.4} dB / {ssim:.5}{}", if best { " (best)" } else { "" });
+            if quiet { eprintln!("{line}") } else { bar.println(line) }
+        }
+        TrainEvent::Checkpoint { .. } => {}
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "{} after {} steps in {:.0} s; waited for data {:.1}% of the time{}",
+        if summary.interrupted { "interrupted, checkpoint saved," } else if summary.stopped_early { "stopped (lr below the minimum)" } else { "done" },
+        summary.steps,
+        summary.seconds,
+        100.0 * summary.data_wait_fraction,
+        summary.best_psnr.map(|p| format!("; best validation {p:.4} dB")).unwrap_or_default()
+    );
+    if let Some(m) = &summary.model {
+        eprintln!("model: {}", m.display());
+    }
+    Ok(if summary.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,148 @@
+//! Training data: folders of HR images, mod-cropped, with their MATLAB-bicubic LR (and the
+//! bicubic upscale of that LR for models that use it) computed once at load; random patches
+//! with the 8 dihedral augmentations, drawn from an RNG seeded by (seed, step) so that a
+//! resumed run sees exactly the batches it would have seen; a background thread prepares
+//! batches ahead of the trainer.
+
+use crate::models::{ColorMode, ModelKind};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use sisr_image::io::{list_images, open};
+use sisr_image::protocol::{color_planes_u8, metric_y};
+use sisr_image::resize::{imresize, modcrop};
+use sisr_image::{DecodeLimits, Plane, Protocol};
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+
+/// One training image at one scale: HR, LR and bicubic-upscaled LR colour planes on [0, 255].
+struct Sample {
+    scale: usize,
+    hr: Vec<Plane<f32>>,
+    lr: Vec<Plane<f32>>,
+    up: Vec<Plane<f32>>,
+}
+
+pub struct TrainSet {
+    samples: Vec<Sample>,
+    channels: usize,
+    /// The model takes the LR patch (DCSCN, DRN, DRFN); GLRL takes only the upscale.
+    uses_lr: bool,
+    uses_up: bool,
+}
+
+/// A batch in NCHW order, f32 on [0, 255].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub size: usize,
+    pub channels: usize,
+    /// LR patch side (0 when the model does not take the LR).
+    pub lr_side: usize,
+    pub hr_side: usize,
+    pub lr: Vec<f32>,
+    pub up: Vec<f32>,
+    pub hr: Vec<f32>,
+}
+
+fn to_f32(p: &Plane<f64>) -> Plane<f32> {
+    p.map(|v| v as f32)
+}
+
+impl TrainSet {
+    /// Loads every image of `dirs` for `kind` at each of `scales`.
+    pub fn load(dirs: &[PathBuf], kind: ModelKind, scales: &[usize], limits: &DecodeLimits) -> Result<Self, sisr_image::ImageIoError> {
+        let mut files = Vec::new();
+        for d in dirs {
+            files.extend(list_images(d)?);
+        }
+        let color = kind.color_mode();
+        let images: Vec<Vec<Plane<u8>>> = files.par_iter().map(|f| open(f, limits).map(|im| color_planes_u8(&im))).collect::<Result<_, _>>()?;
+        let samples = images
+            .par_iter()
+            .flat_map_iter(|planes| {
+                scales.iter().filter_map(move |&s| {
+                    let hr: Vec<Plane<u8>> = planes.iter().map(|p| modcrop(p, s)).collect();
+                    if hr[0].width / s < 8 || hr[0].height / s < 8 {
+                        return None;
+                    }
+                    // Y models see the Y protocol's double-precision pipeline, RGB models uint8 LR.
+                    let hr_f: Vec<Plane<f64>> = match color {
+                        ColorMode::Y => vec![metric_y(&hr, Protocol::Y)],
+                        ColorMode::Rgb if hr.len() == 1 => vec![hr[0].to_f64(), hr[0].to_f64(), hr[0].to_f64()],
+                        ColorMode::Rgb => hr.iter().map(|p| p.to_f64()).collect(),
+                    };
+                    let lr: Vec<Plane<f64>> = match color {
+                        ColorMode::Y => hr_f.iter().map(|p| imresize(p, 1.0 / s as f64)).collect(),
+                        ColorMode::Rgb => hr_f.iter().map(|p| imresize(&p.map(|v| v as u8), 1.0 / s as f64).to_f64()).collect(),
+                    };
+                    let up = if kind.uses_bicubic() { lr.iter().map(|p| imresize(p, s as f64)).collect() } else { vec![] };
+                    Some(Sample { scale: s, hr: hr_f.iter().map(to_f32).collect(), lr: lr.iter().map(to_f32).collect(), up: up.iter().map(to_f32).collect() })
+                })
+            })
+            .collect();
+        let uses_lr = !matches!(kind, ModelKind::Glrl | ModelKind::Glrl128);
+        Ok(TrainSet { samples, channels: if color == ColorMode::Y { 1 } else { 3 }, uses_lr, uses_up: kind.uses_bicubic() })
+    }
+
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// The batch of `step`: a pure function of (seed, step).
+    pub fn batch(&self, seed: u64, step: u64, size: usize, patch: usize) -> Batch {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step);
+        let c = self.channels;
+        let picks: Vec<(usize, u32, u32, u8)> = (0..size)
+            .map(|_| (rng.random_range(0..self.samples.len()), rng.random::<u32>(), rng.random::<u32>(), rng.random_range(0..8u8)))
+            .collect();
+        // Every sample of a batch has one scale (the first pick's) so the patches line up.
+        let scale = self.samples[picks[0].0].scale;
+        let (lr_side, hr_side) = if self.uses_lr { (patch, patch * scale) } else { (0, patch) };
+        let mut batch = Batch { size, channels: c, lr_side, hr_side, lr: vec![], up: vec![], hr: vec![] };
+        for (i, rx, ry, t) in picks {
+            let mut idx = i;
+            while self.samples[idx].scale != scale {
+                idx = (idx + 1) % self.samples.len();
+            }
+            let sm = &self.samples[idx];
+            let (x, y) = if self.uses_lr {
+                let (w, h) = (sm.lr[0].width, sm.lr[0].height);
+                let (px, py) = ((rx as usize) % (w - patch + 1), (ry as usize) % (h - patch + 1));
+                for p in &sm.lr {
+                    batch.lr.extend(p.crop(px, py, patch, patch).dihedral(t).data);
+                }
+                (px * scale, py * scale)
+            } else {
+                let (w, h) = (sm.hr[0].width, sm.hr[0].height);
+                ((rx as usize) % (w - hr_side + 1), (ry as usize) % (h - hr_side + 1))
+            };
+            for p in &sm.hr {
+                batch.hr.extend(p.crop(x, y, hr_side, hr_side).dihedral(t).data);
+            }
+            if self.uses_up {
+                for p in &sm.up {
+                    batch.up.extend(p.crop(x, y, hr_side, hr_side).dihedral(t).data);
+                }
+            }
+        }
+        batch
+    }
+}
+
+/// Prepares batches `start..end` on a background thread, `depth` ahead of the consumer.
+pub fn prefetch(set: Arc<TrainSet>, seed: u64, start: u64, end: u64, size: usize, patch: usize, depth: usize) -> Receiver<(u64, Batch)> {
+    let (tx, rx) = sync_channel(depth);
+    std::thread::spawn(move || {
+        for step in start..end {
+            if tx.send((step, set.batch(seed, step, size, patch))).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

@@ -1,0 +1,227 @@
+//! The networks against SPEC §1–2: parameter and MAC counts, shapes, pixel-shuffle order,
+//! gradients, weight-file checks.
+
+use burn::module::{ModuleVisitor, Param};
+use burn::nn::PixelShuffleConfig;
+use burn::prelude::*;
+use sisr::models::ModelKind;
+use sisr::weights::{self, WeightsError, WeightsFile};
+use std::path::Path;
+
+fn device() -> Device {
+    sisr::default_device()
+}
+
+/// SPEC §2: (model, scale, params, convMAC/LR px, convMAC/HR px, DCSCN-cplx/LR px, DCSCN-cplx/HR px, GMACs@720p).
+const TABLE: &[(&str, usize, usize, u64, u64, u64, u64, f64)] = &[
+    ("drfn", 2, 9_814_947, 9_793_024, 2_448_256, 9_819_084, 2_454_771, 2256.3),
+    ("drfn", 3, 9_999_587, 9_985_984, 1_109_554, 10_012_379, 1_112_487, 1022.6),
+    ("drfn", 4, 9_962_659, 10_403_584, 650_224, 10_430_704, 651_919, 599.3),
+    ("drfn-5m", 2, 5_088_163, 5_074_432, 1_268_608, 5_088_204, 1_272_051, 1169.2),
+    ("drfn-5m", 3, 5_272_803, 5_267_392, 585_266, 5_281_499, 586_833, 539.4),
+    ("drfn-5m", 4, 5_235_875, 5_684_992, 355_312, 5_699_824, 356_239, 327.5),
+    ("drn", 2, 2_898_227, 2_890_176, 722_544, 2_916_332, 729_083, 665.9),
+    ("drn", 3, 3_082_867, 3_083_136, 342_571, 3_109_627, 345_514, 315.7),
+    ("drn", 4, 3_341_363, 3_353_280, 209_580, 3_380_240, 211_265, 193.2),
+    ("drn-plus", 2, 34_852_403, 34_823_616, 8_705_904, 34_891_244, 8_722_811, 8023.4),
+    ("drn-plus", 3, 35_037_043, 35_016_576, 3_890_731, 35_084_539, 3_898_282, 3585.7),
+    ("drn-plus", 4, 35_295_539, 35_286_720, 2_205_420, 35_355_152, 2_209_697, 2032.5),
+    ("glrl", 2, 630_148, 2_810_880, 702_720, 2_821_644, 705_411, 647.6),
+    ("glrl", 3, 630_148, 6_324_480, 702_720, 6_348_699, 705_411, 647.6),
+    ("glrl", 4, 630_148, 11_243_520, 702_720, 11_286_576, 705_411, 647.6),
+    ("glrl-128", 2, 2_513_668, 4 * 2_806_272, 2_806_272, 4 * 2_811_651, 2_811_651, 2586.3),
+    ("dcscn", 2, 244_193, 243_117, 60_779, 244_193, 61_048, 56.0),
+    ("dcscn", 3, 244_673, 243_597, 27_066, 244_673, 27_186, 24.9),
+    ("dcscn", 4, 245_345, 244_269, 15_267, 245_345, 15_334, 14.1),
+    ("dcscn-compact", 2, 26_172, 25_830, 6_458, 26_172, 6_543, 5.95),
+    ("dcscn-compact", 3, 26_332, 25_990, 2_888, 26_332, 2_926, 2.66),
+    ("dcscn-compact", 4, 26_556, 26_214, 1_638, 26_556, 1_660, 1.51),
+];
+
+#[test]
+fn parameter_and_mac_counts_equal_the_spec() {
+    for &(name, s, params, mac_lr, mac_hr, cplx_lr, cplx_hr, gmacs) in TABLE {
+        let net = ModelKind::parse(name).unwrap().build(s, &device()).unwrap();
+        let c = net.complexity();
+        assert_eq!(c.params, params, "{name} x{s} params");
+        assert_eq!(c.macs_per_lr_pixel, mac_lr, "{name} x{s} MAC/LR px");
+        assert_eq!(c.macs_per_hr_pixel, mac_hr, "{name} x{s} MAC/HR px");
+        assert_eq!(c.dcscn_complexity_per_lr_pixel, cplx_lr, "{name} x{s} cplx/LR px");
+        assert_eq!(c.dcscn_complexity_per_hr_pixel, cplx_hr, "{name} x{s} cplx/HR px");
+        // The spec prints GMACs rounded to 0.1 (0.01 below 10), sometimes after an intermediate rounding.
+        assert!((c.gmacs_720p - gmacs).abs() <= 0.06, "{name} x{s} GMACs {} vs {gmacs}", c.gmacs_720p);
+    }
+}
+
+#[test]
+fn dcscn_filter_schedules_are_table_1() {
+    use sisr::models::dcscn::DcscnConfig;
+    assert_eq!(DcscnConfig::new(2).feature_filters(), vec![96, 76, 65, 55, 47, 39, 32]);
+    assert_eq!(DcscnConfig::compact(2).feature_filters(), vec![32, 26, 22, 18, 14, 11, 8]);
+}
+
+#[test]
+fn pixel_shuffle_uses_pytorch_ordering() {
+    // out[c, y·r+i, x·r+j] = in[c·r² + i·r + j, y, x] with r = 2, 2 output channels, 1×2 input.
+    let (r, c, h, w) = (2usize, 2usize, 1usize, 2usize);
+    let input: Vec<f32> = (0..c * r * r * h * w).map(|v| v as f32).collect();
+    let t = Tensor::<4>::from_data(TensorData::new(input.clone(), [1, c * r * r, h, w]), &device());
+    let out = PixelShuffleConfig::new(r).init().forward(t).try_into_vec_as::<f32>().unwrap();
+    for ch in 0..c {
+        for y in 0..h {
+            for x in 0..w {
+                for i in 0..r {
+                    for j in 0..r {
+                        let got = out[(ch * h * r + y * r + i) * w * r + x * r + j];
+                        let want = input[((ch * r * r + i * r + j) * h + y) * w + x];
+                        assert_eq!(got, want, "c{ch} y{y} x{x} i{i} j{j}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn random_input(c: usize, h: usize, w: usize, seed: u64) -> Vec<f32> {
+    random_in(c, h, w, seed, 0, 256)
+}
+
+/// Pseudo-random integers in [lo, lo + span) as f32.
+fn random_in(c: usize, h: usize, w: usize, seed: u64, lo: u64, span: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..c * h * w)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (lo + (s >> 40) % span) as f32
+        })
+        .collect()
+}
+
+/// Every model at x2, x3, x4 on an odd-sized input gives an output exactly s times larger.
+#[test]
+fn every_model_runs_forward_with_the_right_shape() {
+    let dev = device();
+    for kind in ModelKind::ALL.into_iter().filter(|k| *k != ModelKind::Bicubic) {
+        for s in [2, 3, 4] {
+            let net = kind.build(s, &dev).unwrap();
+            let c = if kind.color_mode() == sisr::ColorMode::Y { 1 } else { 3 };
+            let (h, w) = (5, 7);
+            let planes: Vec<sisr_image::Plane<f64>> = (0..c)
+                .map(|i| sisr_image::Plane::new(w, h, random_input(1, h, w, i as u64).iter().map(|&v| f64::from(v)).collect()))
+                .collect();
+            let out = sisr::infer::run_planes(&net, &planes, &dev);
+            assert_eq!(out.len(), c, "{kind} x{s}");
+            assert_eq!((out[0].width, out[0].height), (w * s, h * s), "{kind} x{s}");
+            assert!(out.iter().all(|p| p.data.iter().all(|v| v.is_finite())), "{kind} x{s}");
+        }
+    }
+}
+
+struct GradCheck<'a> {
+    grads: &'a burn::optim::GradientsParams,
+    path: Vec<String>,
+    bad: Vec<String>,
+    count: usize,
+}
+
+impl ModuleVisitor for GradCheck<'_> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.into());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        self.count += 1;
+        let name = self.path.join(".");
+        match self.grads.get::<D>(p.id) {
+            None => self.bad.push(format!("{name}: no gradient")),
+            Some(g) => {
+                let v = g.try_into_vec_as::<f32>().unwrap();
+                if !v.iter().all(|x| x.is_finite()) {
+                    self.bad.push(format!("{name}: non-finite gradient"));
+                } else if v.iter().all(|&x| x == 0.0) {
+                    self.bad.push(format!("{name}: zero gradient"));
+                }
+            }
+        }
+    }
+}
+
+/// One backward pass through each model: finite, non-zero gradients for every parameter.
+/// The input is image-like (dark to mid-gray with texture): bright full-range noise drives DRFN's deep
+/// attention sigmoids into saturation, where their gradient is exactly zero in f32.
+#[test]
+fn backward_reaches_every_parameter() {
+    let dev = device().autodiff();
+    for kind in ModelKind::ALL.into_iter().filter(|k| *k != ModelKind::Bicubic) {
+        let s = 2;
+        dev.seed(7);
+        let net = kind.build(s, &dev).unwrap();
+        let c = if kind.color_mode() == sisr::ColorMode::Y { 1 } else { 3 };
+        let (h, w) = (8, 8);
+        // A batch of images of different colour balance, so that per-image paths (channel
+        // attention's pooled descriptor through a ReLU) see more than one input.
+        let n = 8;
+        let batch = |seed: u64, side_h: usize, side_w: usize| {
+            let v: Vec<f32> = (0..n as u64)
+                .flat_map(|i| (0..c as u64).flat_map(move |ch| random_in(1, side_h, side_w, seed + 10 * i + ch, (i * 37 + ch * 53) % 120, 32)))
+                .collect();
+            Tensor::<4>::from_data(TensorData::new(v, [n, c, side_h, side_w]), &dev)
+        };
+        let (lr, up, target) = (batch(3, h, w), batch(4, h * s, w * s), batch(5, h * s, w * s));
+        let out = net.forward(lr, Some(up));
+        let loss = (out - target).square().mean();
+        let grads = net.gradients(loss.backward());
+        let mut check = GradCheck { grads: &grads, path: vec![], bad: vec![], count: 0 };
+        net.visit(&mut check);
+        assert!(check.count > 0);
+        assert!(check.bad.is_empty(), "{kind}: {:?}", check.bad);
+    }
+}
+
+fn tensors_of(kind: ModelKind, scale: usize) -> (sisr::Network, std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>) {
+    let net = kind.build(scale, &device()).unwrap();
+    let bytes = weights::to_bytes(&net, &Default::default());
+    let file = WeightsFile::parse(&bytes, Path::new("w.safetensors")).unwrap();
+    (net, file.tensors)
+}
+
+#[test]
+fn weight_files_round_trip_and_are_checked() {
+    let (net, tensors) = tensors_of(ModelKind::DcscnCompact, 2);
+    // Round trip: the loaded network computes the same function.
+    let loaded = weights::load_tensors(ModelKind::DcscnCompact.build(2, &device()).unwrap(), tensors.clone(), Path::new("w")).unwrap();
+    let plane = sisr_image::Plane::new(6, 5, random_input(1, 5, 6, 9).iter().map(|&v| f64::from(v)).collect());
+    let a = sisr::infer::run_planes(&net, std::slice::from_ref(&plane), &device());
+    let b = sisr::infer::run_planes(&loaded, std::slice::from_ref(&plane), &device());
+    assert_eq!(a, b);
+
+    let mut missing = tensors.clone();
+    missing.remove("a1.conv.bias");
+    let e = weights::load_tensors(net.clone(), missing, Path::new("w.safetensors")).unwrap_err();
+    assert!(matches!(e, WeightsError::Missing { .. }) && e.to_string().contains("a1.conv.bias"), "{e}");
+
+    let mut wrong = tensors.clone();
+    wrong.insert("feature.2.conv.weight".into(), (vec![1, 2, 3, 3], vec![0.0; 18]));
+    let e = weights::load_tensors(net.clone(), wrong, Path::new("w.safetensors")).unwrap_err();
+    assert!(matches!(e, WeightsError::Shape { .. }) && e.to_string().contains("feature.2.conv.weight"), "{e}");
+
+    let mut extra = tensors;
+    extra.insert("surprise.weight".into(), (vec![1], vec![0.0]));
+    let e = weights::load_tensors(net, extra, Path::new("w.safetensors")).unwrap_err();
+    assert!(e.to_string().contains("surprise.weight"), "{e}");
+}
+
+#[test]
+fn truncated_or_mismatched_weight_files_are_refused() {
+    let net = ModelKind::Dcscn.build(3, &device()).unwrap();
+    let bytes = weights::to_bytes(&net, &Default::default());
+    assert!(matches!(WeightsFile::parse(&bytes[..bytes.len() - 100], Path::new("t.safetensors")), Err(WeightsError::Format { .. })));
+    let file = WeightsFile::parse(&bytes, Path::new("w.safetensors")).unwrap();
+    assert_eq!(file.model().unwrap(), (ModelKind::Dcscn, 3));
+    let e = WeightsFile::parse(&bytes, Path::new("w.safetensors")).unwrap().into_network(Some((ModelKind::Dcscn, 2)), &device()).unwrap_err();
+    assert!(matches!(e, WeightsError::ScaleMismatch { found: 3, requested: 2, .. }), "{e}");
+    let e = file.into_network(Some((ModelKind::Drn, 3)), &device()).unwrap_err();
+    assert!(matches!(e, WeightsError::ModelMismatch { .. }), "{e}");
+}
