@@ -101,7 +101,11 @@ fn apply(network: Network, mut tensors: HashMap<String, (Vec<usize>, Vec<f32>)>)
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
             let (shape, values) = self.tensors.remove(&self.path.join(".")).expect("checked before loading");
             let device = param.lazy_device();
-            param.map(|_| Tensor::from_data(TensorData::new(values, shape), &device))
+            param.map(|_| {
+                let t = Tensor::from_data(TensorData::new(values, shape), &device);
+                // On an autodiff device a loaded parameter must be a tracked leaf to train.
+                if device.is_autodiff() { t.require_grad() } else { t }
+            })
         }
     }
     let mut loader = Loader { path: vec![], tensors: std::mem::take(&mut tensors) };
