@@ -8,6 +8,8 @@ use sisr::models::ModelKind;
 use sisr::weights::{self, WeightsError, WeightsFile};
 use std::path::Path;
 
+mod common;
+
 fn device() -> Device {
     sisr::default_device()
 }
@@ -157,7 +159,7 @@ fn backward_reaches_every_parameter() {
     for kind in ModelKind::ALL.into_iter().filter(|k| *k != ModelKind::Bicubic) {
         let s = 2;
         dev.seed(7);
-        let net = kind.build(s, &dev).unwrap();
+        let net = common::random_network(kind, s, &dev);
         let c = if kind.color_mode() == sisr::ColorMode::Y { 1 } else { 3 };
         let (h, w) = (8, 8);
         // A batch of images of different colour balance, so that per-image paths (channel
@@ -224,4 +226,19 @@ fn truncated_or_mismatched_weight_files_are_refused() {
     assert!(matches!(e, WeightsError::ScaleMismatch { found: 3, requested: 2, .. }), "{e}");
     let e = file.into_network(Some((ModelKind::Drn, 3)), &device()).unwrap_err();
     assert!(matches!(e, WeightsError::ModelMismatch { .. }), "{e}");
+}
+
+/// A fresh DCSCN starts from the bicubic skip (L = 0), so training does not begin with a
+/// residual of ±160 grey levels that collapses the network (SPEC C6, deviation recorded).
+#[test]
+fn a_fresh_dcscn_outputs_its_bicubic_skip() {
+    let dev = device();
+    for kind in [ModelKind::Dcscn, ModelKind::DcscnCompact] {
+        let net = kind.build(2, &dev).unwrap();
+        let lr = Tensor::<4>::from_data(TensorData::new(random_input(1, 6, 6, 3), [1, 1, 6, 6]), &dev);
+        let up = Tensor::<4>::from_data(TensorData::new(random_input(1, 12, 12, 4), [1, 1, 12, 12]), &dev);
+        let out = net.forward(lr, Some(up.clone()));
+        let diff: f32 = (out - up).abs().max().into_scalar();
+        assert_eq!(diff, 0.0, "{kind}");
+    }
 }

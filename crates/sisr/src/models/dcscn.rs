@@ -11,7 +11,7 @@
 use super::blocks::{conv, count_conv, prelu, Init};
 use crate::complexity::Cost;
 use burn::nn::conv::Conv2d;
-use burn::nn::{Dropout, DropoutConfig, PRelu, PixelShuffle, PixelShuffleConfig};
+use burn::nn::{Dropout, Initializer, DropoutConfig, PRelu, PixelShuffle, PixelShuffleConfig};
 use burn::prelude::*;
 
 #[derive(Config, Debug)]
@@ -44,6 +44,11 @@ pub struct DcscnConfig {
     /// Initial PReLU slope (C5: paper 0; the ver1 code uses 0.1).
     #[config(default = 0.0)]
     pub prelu_init: f64,
+    /// Start L at zero, so that training starts from the bicubic skip. He-initialised L on
+    /// [0, 255] input makes an initial residual of about ±160 grey levels, and Adam then drives
+    /// every PReLU of A1/B2 negative: the network collapses to the bicubic (measured).
+    #[config(default = true)]
+    pub reconstruct_zero_init: bool,
 }
 
 impl DcscnConfig {
@@ -79,12 +84,16 @@ impl DcscnConfig {
             .collect();
         let total: usize = filters.iter().sum();
         let b = self.nin_b_filters;
+        let mut l = conv(device, self.nin_a_filters + b, self.scale * self.scale, self.reconstruct_kernel, false, Init::HeNormal);
+        if self.reconstruct_zero_init {
+            l.weight = Initializer::Zeros.init(l.weight.shape(), device);
+        }
         Dcscn {
             feature,
             a1: ConvPrelu::new(device, total, self.nin_a_filters, 1, self),
             b1: ConvPrelu::new(device, total, b, 1, self),
             b2: ConvPrelu::new(device, b, b, 3, self),
-            l: conv(device, self.nin_a_filters + b, self.scale * self.scale, self.reconstruct_kernel, false, Init::HeNormal),
+            l,
             shuffle: PixelShuffleConfig::new(self.scale).init(),
         }
     }

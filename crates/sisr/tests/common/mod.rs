@@ -1,17 +1,17 @@
-//! Locating the read-only shared data (`../shared/data` from the repository root, or
-//! `$SISR_DATA`). Tests that need it skip with a message when it is absent.
+//! Helpers shared by the integration tests.
 
-use std::path::PathBuf;
+use sisr::models::dcscn::DcscnConfig;
+use sisr::models::Net;
+use sisr::{ModelKind, Network};
 
-pub fn shared_data() -> Option<PathBuf> {
-    let dir = match std::env::var_os("SISR_DATA") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+/// A network with random weights everywhere. DCSCN starts with L = 0 (its output is then
+/// exactly the bicubic skip), which would hide the feature path from tests of gradients and
+/// tiling, so its L is He-initialised here.
+pub fn random_network(kind: ModelKind, scale: usize, device: &burn::tensor::Device) -> Network {
+    let dcscn = match kind {
+        ModelKind::Dcscn => DcscnConfig::new(scale),
+        ModelKind::DcscnCompact => DcscnConfig::compact(scale),
+        _ => return kind.build(scale, device).expect("a network"),
     };
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: shared data not found at {} (set SISR_DATA)", dir.display());
-        None
-    }
+    Network { kind, scale, net: Net::Dcscn(dcscn.with_reconstruct_zero_init(false).init(device)) }
 }
