@@ -6,6 +6,7 @@ pub mod complexity;
 pub mod infer;
 pub mod models;
 pub mod train;
+pub mod upscale;
 pub mod weights;
 
 pub use models::{ColorMode, ModelKind, Network};

@@ -180,6 +180,20 @@ impl Network {
         }
     }
 
+    /// How far (in LR pixels) an output pixel can see into its input, bicubic skip included:
+    /// tiles overlapping by this much give the whole-image result. DRFN's channel attention
+    /// pools globally, so for it this covers the convolutions only.
+    pub fn receptive_radius(&self) -> usize {
+        const BICUBIC: usize = 2;
+        let s = self.scale;
+        match &self.net {
+            Net::Dcscn(m) => m.feature.len() + 1 + BICUBIC,
+            Net::Glrl(m) => (4 + 4 * m.blocks.len()).div_ceil(s) + BICUBIC,
+            Net::Drn(m) => 1 + m.groups.iter().map(|g| g.blocks.len()).sum::<usize>() + 2,
+            Net::Drfn(m) => 1 + m.groups.iter().map(|g| 2 * g.blocks.len() + 3 + usize::from(g.tail.is_some())).sum::<usize>() + 3 + 3,
+        }
+    }
+
     pub fn num_params(&self) -> usize {
         with_module!(&self.net, m => m.num_params())
     }

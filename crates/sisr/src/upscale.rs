@@ -1,0 +1,141 @@
+//! Upscaling whole images: colour handling (Y models on Y with Cb/Cr by MATLAB bicubic, RGB
+//! models on RGB, gray kept gray), alpha by bicubic, 8/16-bit kept, and tiled inference in
+//! stripes so that memory follows the tile size, not the image size.
+
+use crate::infer::run_planes_ensemble;
+use crate::models::{ColorMode, Network};
+use burn::prelude::*;
+use sisr_image::color::{rgb_to_ycbcr_planes, saturate_u16, saturate_u8, ycbcr_to_rgb_planes};
+use sisr_image::resize::imresize;
+use sisr_image::{Image, Plane, Samples};
+
+/// What upscales: a network, or plain MATLAB bicubic.
+pub enum Upscaler {
+    Bicubic { scale: usize },
+    Network(Network),
+}
+
+impl Upscaler {
+    pub fn scale(&self) -> usize {
+        match self {
+            Upscaler::Bicubic { scale } => *scale,
+            Upscaler::Network(n) => n.scale,
+        }
+    }
+
+    fn margin(&self) -> usize {
+        match self {
+            Upscaler::Bicubic { .. } => 3,
+            Upscaler::Network(n) => n.receptive_radius().max(3),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct UpscaleOptions {
+    /// LR tile side; 0 = the whole image at once.
+    pub tile: usize,
+    pub ensemble: bool,
+}
+
+/// Interleaved samples → one channel on the [0, 255] scale, rows `y0..y1`.
+fn channel_rows(img: &Image, c: usize, y0: usize, y1: usize) -> Plane<f64> {
+    let n = img.layout.channels();
+    let (start, end) = (y0 * img.width * n, y1 * img.width * n);
+    let data: Vec<f64> = match &img.samples {
+        Samples::U8(d) => d[start..end].iter().skip(c).step_by(n).map(|&v| f64::from(v)).collect(),
+        Samples::U16(d) => d[start..end].iter().skip(c).step_by(n).map(|&v| f64::from(v) / 257.0).collect(),
+    };
+    Plane::new(img.width, y1 - y0, data)
+}
+
+/// Runs the network on `planes` tile by tile (tiles of `tile` columns, `margin` overlap).
+fn network_tiles(net: &Network, planes: &[Plane<f64>], tile: usize, margin: usize, ensemble: bool, device: &Device) -> Vec<Plane<f64>> {
+    let s = net.scale;
+    let (w, h) = (planes[0].width, planes[0].height);
+    // Tiles whose overlap would span the whole row run as one: same result, less work.
+    let tile = if tile == 0 || tile + 2 * margin >= w { w } else { tile };
+    let mut out: Vec<Plane<f64>> = planes.iter().map(|_| Plane::filled(w * s, h * s, 0.0)).collect();
+    let mut x0 = 0;
+    while x0 < w {
+        let x1 = (x0 + tile).min(w);
+        let (a, b) = (x0.saturating_sub(margin), (x1 + margin).min(w));
+        let crops: Vec<Plane<f64>> = planes.iter().map(|p| p.crop(a, 0, b - a, h)).collect();
+        let result = run_planes_ensemble(net, &crops, ensemble, device);
+        for (o, r) in out.iter_mut().zip(&result) {
+            for y in 0..h * s {
+                let src = &r.data[y * r.width + (x0 - a) * s..y * r.width + (x1 - a) * s];
+                o.data[y * o.width + x0 * s..y * o.width + x1 * s].copy_from_slice(src);
+            }
+        }
+        x0 = x1;
+    }
+    out
+}
+
+/// Upscales the colour planes of one stripe (with its margin rows) and returns them on the HR grid.
+fn upscale_colour(up: &Upscaler, planes: Vec<Plane<f64>>, opts: &UpscaleOptions, margin: usize, device: &Device) -> Vec<Plane<f64>> {
+    let net = match up {
+        Upscaler::Bicubic { scale } => return planes.iter().map(|p| imresize(p, *scale as f64)).collect(),
+        Upscaler::Network(net) => net,
+    };
+    let s = net.scale as f64;
+    match (net.kind.color_mode(), planes.len()) {
+        (ColorMode::Y, 1) => network_tiles(net, &planes, opts.tile, margin, opts.ensemble, device),
+        (ColorMode::Y, _) => {
+            let [y, cb, cr] = rgb_to_ycbcr_planes(&[planes[0].clone(), planes[1].clone(), planes[2].clone()]);
+            let y = network_tiles(net, &[y], opts.tile, margin, opts.ensemble, device).remove(0);
+            ycbcr_to_rgb_planes(&[y, imresize(&cb, s), imresize(&cr, s)]).to_vec()
+        }
+        (ColorMode::Rgb, 1) => {
+            let rgb = vec![planes[0].clone(), planes[0].clone(), planes[0].clone()];
+            let out = network_tiles(net, &rgb, opts.tile, margin, opts.ensemble, device);
+            let n = out[0].data.len();
+            vec![Plane::new(out[0].width, out[0].height, (0..n).map(|i| (out[0].data[i] + out[1].data[i] + out[2].data[i]) / 3.0).collect())]
+        }
+        (ColorMode::Rgb, _) => network_tiles(net, &planes, opts.tile, margin, opts.ensemble, device),
+    }
+}
+
+/// Upscales an image; `progress(done_rows, total_rows)` follows the stripes.
+pub fn upscale_image(up: &Upscaler, img: &Image, opts: &UpscaleOptions, device: &Device, mut progress: impl FnMut(usize, usize)) -> Image {
+    let s = up.scale();
+    let (w, h) = (img.width, img.height);
+    let (ow, oh) = (w * s, h * s);
+    let n = img.layout.channels();
+    let colour = img.layout.color_channels();
+    let margin = up.margin();
+    let stripe = if opts.tile == 0 || opts.tile + 2 * margin >= h { h } else { opts.tile };
+    let sixteen = img.is_16bit();
+    let mut out8 = if sixteen { vec![] } else { vec![0u8; ow * oh * n] };
+    let mut out16 = if sixteen { vec![0u16; ow * oh * n] } else { vec![] };
+    let mut y0 = 0;
+    while y0 < h {
+        let y1 = (y0 + stripe).min(h);
+        let (a, b) = (y0.saturating_sub(margin), (y1 + margin).min(h));
+        let planes: Vec<Plane<f64>> = (0..colour).map(|c| channel_rows(img, c, a, b)).collect();
+        let mut hr = upscale_colour(up, planes, opts, margin, device);
+        if img.layout.has_alpha() {
+            hr.push(imresize(&channel_rows(img, n - 1, a, b), s as f64));
+        }
+        // Keep the stripe's own rows and store them in the output's depth.
+        for (c, p) in hr.iter().enumerate() {
+            for y in y0 * s..y1 * s {
+                let row = &p.data[(y - a * s) * ow..(y - a * s + 1) * ow];
+                for (x, &v) in row.iter().enumerate() {
+                    let i = (y * ow + x) * n + c;
+                    if sixteen {
+                        out16[i] = saturate_u16(v * 257.0);
+                    } else {
+                        out8[i] = saturate_u8(v);
+                    }
+                }
+            }
+        }
+        progress(y1, h);
+        y0 = y1;
+    }
+    let samples = if sixteen { Samples::U16(out16) } else { Samples::U8(out8) };
+    Image { width: ow, height: oh, layout: img.layout, samples, icc_profile: img.icc_profile.clone() }
+}
+
