@@ -1,9 +1,12 @@
 //! The `sisr` command: argument parsing, progress and output over the `sisr` libraries.
 
+mod bench;
+mod chart;
 mod degrade;
 mod eval;
 mod info;
 mod train;
+mod upscale;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -17,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Upscale images (files, folders, or stdin) with the shipped model or given weights.
+    Upscale(upscale::UpscaleArgs),
     /// Score a model (or a folder of SR outputs) on a folder of HR images, as the papers' tables.
     Eval(eval::EvalArgs),
     /// Write the MATLAB-bicubic LR images of a folder of HR images.
@@ -25,6 +30,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Train a model from folders of HR images with a paper's recipe.
     Train(train::TrainArgs),
+    /// Time inference and training steps, and measure upscaling memory.
+    Bench(bench::BenchArgs),
 }
 
 /// Decode limits shared by every command that reads images.
@@ -47,10 +54,12 @@ impl LimitArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Upscale(args) => upscale::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Degrade(args) => degrade::run(args),
         Command::Info(args) => info::run(args),
         Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -118,23 +118,33 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]")?);
-    let quiet = args.quiet;
+    // A hidden bar prints nothing, so quiet runs log their lines to stderr.
+    let say = |line: String| if args.quiet { eprintln!("{line}") } else { bar.println(line) };
+    let chart = opts.out.join("chart.png");
+    let title = format!("{kind} x{} ({} recipe)", args.scale, recipe.name);
+    let chart_failed = AtomicBool::new(false);
     let device = sisr::default_device();
     let summary = train(&opts, &device, |e| match e {
         TrainEvent::Started { start_step, training_images, .. } => {
             bar.set_position(start_step);
             bar.reset_eta();
-            bar.println(format!("{training_images} training images, starting at step {start_step}"));
+            say(format!("{training_images} training images, starting at step {start_step}"));
         }
         TrainEvent::Step { step, loss, lr, images_per_s } => {
             bar.set_position(step);
             bar.set_message(format!("loss {loss:.4} lr {lr:.2e} {images_per_s:.1} img/s"));
         }
         TrainEvent::Validation { step, psnr, ssim, best } => {
-            let line = format!("step {step}: validation {psnr:.4} dB / {ssim:.5}{}", if best { " (best)" } else { "" });
-            if quiet { eprintln!("{line}") } else { bar.println(line) }
+            say(format!("step {step}: validation {psnr:.4} dB / {ssim:.5}{}", if best { " (best)" } else { "" }));
         }
-        TrainEvent::Checkpoint { .. } => {}
+        TrainEvent::Checkpoint { .. } => {
+            // The chart is a view of log.csv: a failure to draw it never stops training.
+            if let Err(e) = crate::chart::write_chart(&opts.out.join("log.csv"), &chart, &title) {
+                if !chart_failed.swap(true, Ordering::Relaxed) {
+                    say(format!("warning: {e:#}"));
+                }
+            }
+        }
     })?;
     bar.finish_and_clear();
     eprintln!(

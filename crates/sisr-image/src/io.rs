@@ -317,6 +317,10 @@ pub fn encode(image: &Image, format: OutputFormat, name: &Path) -> Result<Vec<u8
     Ok(out)
 }
 
+/// Name prefix and suffix of the temporary file of an unfinished [`write_atomic`].
+pub const PARTIAL_PREFIX: &str = ".sisr-";
+pub const PARTIAL_SUFFIX: &str = ".part";
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed, then
 /// renamed over the destination, so a reader never sees a half-written file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -324,7 +328,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".sisr-").suffix(".part").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(PARTIAL_PREFIX).suffix(PARTIAL_SUFFIX).tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     // Temporary files are created 0600; the result is an ordinary file.
     #[cfg(unix)]

@@ -2,6 +2,7 @@
 //! inference and evaluation. The imaging core (`sisr_image`) has no deep-learning dependency;
 //! this crate builds on it.
 
+pub mod bench;
 pub mod complexity;
 pub mod infer;
 pub mod models;

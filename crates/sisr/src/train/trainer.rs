@@ -137,6 +137,26 @@ fn loss_of(recipe: &Recipe, out: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
     }
 }
 
+/// One optimisation step of `network` (parameters on an autodiff device) on `batch` (inputs
+/// made on `device`): the updated network and the batch loss, or no network when the loss
+/// is not finite (nothing updated).
+pub fn train_step(network: Network, batch: Batch, recipe: &Recipe, state: &mut OptimState, lr: f64, device: &Device) -> (Option<Network>, f32) {
+    let (n, c) = (batch.size, batch.channels);
+    let lr_t = (batch.lr_side > 0).then(|| to_tensor(batch.lr, n, c, batch.lr_side, device));
+    let up_t = (!batch.up.is_empty()).then(|| to_tensor(batch.up, n, c, batch.hr_side, device));
+    let hr_t = to_tensor(batch.hr, n, c, batch.hr_side, device);
+    let input = lr_t.unwrap_or_else(|| up_t.clone().expect("a model input"));
+    let output = network.forward(input, up_t);
+    let loss = loss_of(recipe, output, hr_t);
+    let loss_value: f32 = loss.clone().into_scalar();
+    if !loss_value.is_finite() {
+        return (None, loss_value);
+    }
+    let grads = network.gradients(loss.backward());
+    let (updated, _) = optim::step(network, grads, recipe, state, lr);
+    (Some(updated), loss_value)
+}
+
 /// Seed of a step's dropout masks, so a resumed run draws the same ones.
 fn step_seed(seed: u64, step: u64) -> u64 {
     seed.wrapping_mul(0xD1B5_4A32_D192_ED03).wrapping_add(step.wrapping_mul(0x9E37_79B9_7F4A_7C15))
@@ -158,7 +178,9 @@ fn truncate_log(path: &Path, step: u64) -> Result<(), TrainError> {
     let mut out = String::from(CSV_HEADER);
     out.push('\n');
     for line in text.lines().skip(1) {
-        if line.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= step) {
+        // A row cut short by a kill has fewer fields than the header: dropped.
+        let complete = line.split(',').count() == CSV_HEADER.split(',').count();
+        if complete && line.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= step) {
             out.push_str(line);
             out.push('\n');
         }
@@ -172,6 +194,18 @@ fn append_log(path: &Path, row: &str) -> Result<(), TrainError> {
     writeln!(f, "{row}").map_err(io_err(path))
 }
 
+/// Deletes the temporary files of writes that a killed run left unfinished (never read).
+fn remove_partial_writes(dir: &Path) -> Result<(), TrainError> {
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let path = entry.map_err(io_err(dir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with(sisr_image::io::PARTIAL_PREFIX) && name.ends_with(sisr_image::io::PARTIAL_SUFFIX) {
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    Ok(())
+}
+
 /// Trains a model as `opts` says; `on_event` receives progress.
 pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(TrainEvent)) -> Result<TrainSummary, TrainError> {
     let recipe = &opts.recipe;
@@ -183,6 +217,7 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
     let ad = device.clone().autodiff();
 
     let (mut network, mut state, mut ls) = if opts.resume {
+        remove_partial_writes(out)?;
         read_checkpoint(&last, opts.kind, opts.scale, &ad)?
     } else {
         if last.exists() {
@@ -225,20 +260,11 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         let lr = recipe.scheduled_lr(ls.step, ls.plateau_lr);
 
         ad.seed(step_seed(recipe.seed, step));
-        let (n, c) = (batch.size, batch.channels);
-        let lr_t = (batch.lr_side > 0).then(|| to_tensor(batch.lr, n, c, batch.lr_side, device));
-        let up_t = (!batch.up.is_empty()).then(|| to_tensor(batch.up, n, c, batch.hr_side, device));
-        let hr_t = to_tensor(batch.hr, n, c, batch.hr_side, device);
-        let input = lr_t.unwrap_or_else(|| up_t.clone().expect("a model input"));
-        let output = network.forward(input, up_t);
-        let loss = loss_of(recipe, output, hr_t);
-        let loss_value: f32 = loss.clone().into_scalar();
-        if !loss_value.is_finite() {
+        let n = batch.size;
+        let (updated, loss_value) = train_step(network, batch, recipe, &mut state, lr, device);
+        let Some(updated) = updated else {
             return Err(TrainError::NonFinite { step: step + 1, loss: loss_value, checkpoint: last.clone() });
-        }
-        let grads = loss.backward();
-        let grads = network.gradients(grads);
-        let (updated, _) = optim::step(network, grads, recipe, &mut state, lr);
+        };
         network = updated;
         ls.step += 1;
         ls.optim_t = state.t;
@@ -278,9 +304,9 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
                 }
             }
             write_checkpoint(&last, &network, &state, &ls, recipe)?;
-            on_event(TrainEvent::Checkpoint { step: ls.step, path: last.clone() });
             let row = format!("{},{:.6},{:.3e},{vp},{vs},{:.2},{:.1}", ls.step, loss_sum / loss_count.max(1) as f64, lr, ips, ls.seconds);
             append_log(&log, &row)?;
+            on_event(TrainEvent::Checkpoint { step: ls.step, path: last.clone() });
             loss_sum = 0.0;
             loss_count = 0;
             interval_start = Instant::now();

@@ -1,0 +1,120 @@
+//! `sisr train` as a process: killed (SIGKILL) at arbitrary moments, checkpoint writes
+//! included, it resumes from its last complete checkpoint; its chart follows the log.
+
+use sisr::weights::WeightsFile;
+use sisr_image::io::save;
+use sisr_image::{Image, Layout};
+use sisr_image::DecodeLimits;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn synthetic(w: usize, h: usize, seed: usize) -> Image {
+    let data = (0..w * h * 3)
+        .map(|i| {
+            let (x, y, c) = ((i / 3) % w, i / 3 / w, i % 3);
+            (128.0 + 60.0 * ((x as f64 * 0.21 + (c + seed) as f64).sin() * (y as f64 * 0.13).cos()) + ((x * 7 + y * 13 + seed) % 17) as f64) as u8
+        })
+        .collect();
+    Image::from_u8(w, h, Layout::Rgb, data)
+}
+
+const STEPS: u64 = 200;
+
+fn dataset(root: &Path) {
+    for (dir, n) in [("train", 3), ("val", 1)] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        for i in 0..n {
+            save(&synthetic(40 + 4 * i, 36 + 2 * i, i), &root.join(dir).join(format!("{i}.png"))).unwrap();
+        }
+    }
+}
+
+fn train(root: &Path, resume: bool, steps: u64) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sisr"));
+    cmd.args(["train", "--model", "dcscn-compact", "--scale", "2", "--recipe", "quick", "--quiet"])
+        .args(["--batch", "4", "--patch", "12", "--val-every", "1", "--steps", &steps.to_string()])
+        .arg("--train")
+        .arg(root.join("train"))
+        .arg("--val")
+        .arg(root.join("val"))
+        .arg("--out")
+        .arg(root.join("run"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if resume {
+        cmd.arg("--resume");
+    }
+    cmd
+}
+
+/// The step a checkpoint holds, read from its header; the file must parse completely.
+fn checkpoint_step(path: &Path) -> u64 {
+    let file = WeightsFile::read(path).unwrap_or_else(|e| panic!("a truncated or corrupt checkpoint was left: {e}"));
+    let state: serde_json::Value = serde_json::from_str(&file.metadata["sisr.train_state"]).unwrap();
+    state["step"].as_u64().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_killed_run_resumes_from_its_last_complete_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    dataset(root.path());
+    let last = root.path().join("run/checkpoint-last.safetensors");
+    // Every step validates and writes two checkpoints, so these kills land in writes as often
+    // as between them.
+    let delays_ms = [0u64, 7, 23, 41, 66, 95, 130];
+    let mut resumed_from = Vec::new();
+    for (round, &delay) in delays_ms.iter().enumerate() {
+        let mut child = train(root.path(), round > 0, STEPS).spawn().unwrap();
+        let started = Instant::now();
+        while !last.exists() || (round > 0 && started.elapsed() < Duration::from_millis(300)) {
+            assert!(child.try_wait().unwrap().is_none(), "training ended before it could be killed (round {round})");
+            assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint after 60 s");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(delay));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let step = checkpoint_step(&last);
+        assert!(step < STEPS, "the run finished before the kill of round {round}");
+        for entry in std::fs::read_dir(root.path().join("run")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "safetensors") {
+                checkpoint_step(&path);
+            }
+        }
+        resumed_from.push(step);
+    }
+
+    let before = checkpoint_step(&last);
+    let out = train(root.path(), true, STEPS).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the final resume failed: {err}");
+    assert!(err.contains(&format!("starting at step {before}")), "did not continue from step {before}: {err}");
+    assert_eq!(checkpoint_step(&last), STEPS);
+    assert!(resumed_from.windows(2).all(|w| w[0] <= w[1]), "a resume went backwards: {resumed_from:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(root.path().join("run"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left after the resume: {leftovers:?}");
+    let log = std::fs::read_to_string(root.path().join("run/log.csv")).unwrap();
+    let steps: Vec<u64> = log.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(steps, (1..=STEPS).collect::<Vec<_>>(), "log rows lost or repeated");
+}
+
+#[test]
+fn the_chart_is_drawn_from_the_log() {
+    let root = tempfile::tempdir().unwrap();
+    dataset(root.path());
+    let out = train(root.path(), false, 4).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let chart = sisr_image::io::open(&root.path().join("run/chart.png"), &DecodeLimits::default()).unwrap();
+    assert_eq!((chart.width, chart.height), (900, 640));
+    // Blue loss and red PSNR lines are on the white canvas.
+    let [r, g, b] = chart.rgb_u8();
+    let has = |want: (u8, u8, u8)| (0..r.data.len()).any(|i| (r.data[i], g.data[i], b.data[i]) == want);
+    assert!(has((0, 0, 255)) && has((255, 0, 0)), "the chart has no loss or PSNR line");
+}
