@@ -1,8 +1,25 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: the read-only shared data (`../shared/data` from
+//! the repository root, or `$SISR_DATA`; tests that need it skip with a message when it is
+//! absent) and networks with random weights. Each test crate uses a part of them.
+#![allow(dead_code)]
 
 use sisr::models::dcscn::DcscnConfig;
 use sisr::models::Net;
 use sisr::{ModelKind, Network};
+use std::path::PathBuf;
+
+pub fn shared_data() -> Option<PathBuf> {
+    let dir = match std::env::var_os("SISR_DATA") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+    };
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: shared data not found at {} (set SISR_DATA)", dir.display());
+        None
+    }
+}
 
 /// A network with random weights everywhere. DCSCN starts with L = 0 (its output is then
 /// exactly the bicubic skip), which would hide the feature path from tests of gradients and
