@@ -32,6 +32,10 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Start a new run from a trained model of the same kind, e.g. x3 from the x2 weights:
+    /// tensors of matching name and shape are copied, the scale-specific ones start fresh.
+    #[arg(long, value_name = "WEIGHTS", conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// Overrides of the recipe.
     #[arg(long)]
     steps: Option<u64>,
@@ -109,6 +113,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         out: args.out.clone(),
         recipe: recipe.clone(),
         resume: args.resume,
+        init: args.init.clone(),
         limits: args.limits.limits(),
         stop,
     };
@@ -129,6 +134,9 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             bar.set_position(start_step);
             bar.reset_eta();
             say(format!("{training_images} training images, starting at step {start_step}"));
+        }
+        TrainEvent::WarmStart { from, kept_initial } => {
+            say(format!("started from {}; newly initialised: {}", from.display(), if kept_initial.is_empty() { "nothing".into() } else { kept_initial.join(", ") }));
         }
         TrainEvent::Step { step, loss, lr, images_per_s } => {
             bar.set_position(step);

@@ -85,7 +85,7 @@ pub fn parameter_values(network: &Network) -> Vec<(String, Vec<usize>, Vec<f32>)
     v.out
 }
 
-/// Replaces every parameter with the tensor of the same name (shapes already checked).
+/// Replaces every parameter that has a tensor of the same name (shapes already checked).
 fn apply(network: Network, mut tensors: HashMap<String, (Vec<usize>, Vec<f32>)>) -> Network {
     struct Loader {
         path: Vec<String>,
@@ -99,7 +99,9 @@ fn apply(network: Network, mut tensors: HashMap<String, (Vec<usize>, Vec<f32>)>)
             self.path.pop();
         }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let (shape, values) = self.tensors.remove(&self.path.join(".")).expect("checked before loading");
+            let Some((shape, values)) = self.tensors.remove(&self.path.join(".")) else {
+                return param;
+            };
             let device = param.lazy_device();
             param.map(|_| {
                 let t = Tensor::from_data(TensorData::new(values, shape), &device);
@@ -131,6 +133,30 @@ pub fn load_tensors(network: Network, tensors: HashMap<String, (Vec<usize>, Vec<
         return Err(WeightsError::Unexpected { path: path.into(), name: (*name).clone(), model: network.kind, scale: network.scale });
     }
     Ok(apply(network, tensors))
+}
+
+/// Starts `network` from a trained model of the same kind at another scale (or the same),
+/// as EDSR starts x3/x4 from x2: every tensor whose name and shape match is copied, the
+/// others (the scale-specific upsampler) keep their initialisation; their names are returned.
+pub fn warm_start(network: Network, file: &WeightsFile) -> Result<(Network, Vec<String>), WeightsError> {
+    let (kind, _) = file.model()?;
+    if kind != network.kind {
+        return Err(WeightsError::ModelMismatch { path: file.path.clone(), found: kind.name().into(), requested: network.kind });
+    }
+    let mut tensors = if file.is_dcscn_tf() { file.dcscn_tf_to_sisr() } else { file.tensors.clone() };
+    let expected = parameter_shapes(&network);
+    let mut kept = Vec::new();
+    for (name, shape) in &expected {
+        if tensors.get(name).is_none_or(|(found, _)| found != shape) {
+            tensors.remove(name);
+            kept.push(name.clone());
+        }
+    }
+    if kept.len() == expected.len() {
+        return Err(WeightsError::Unknown { path: file.path.clone(), message: format!("shares no tensor with {} x{}", network.kind, network.scale) });
+    }
+    tensors.retain(|name, _| expected.iter().any(|(n, _)| n == name));
+    Ok((apply(network, tensors), kept))
 }
 
 /// Serialises a network with `metadata` (model kind and scale are always added).

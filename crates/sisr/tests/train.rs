@@ -43,6 +43,7 @@ fn options(root: &Path, out: &str, steps: u64, lr: f64) -> TrainOptions {
         out: root.join(out),
         recipe,
         resume: false,
+        init: None,
         limits: Default::default(),
         stop: Arc::new(AtomicBool::new(false)),
     }
@@ -154,4 +155,37 @@ fn the_final_model_carries_its_provenance() {
         assert!(file.metadata.contains_key(key), "{key} missing");
     }
     assert!(!file.tensors.keys().any(|k| k.starts_with("optim.")));
+}
+
+/// `--init`: an x3 run starts from x2 weights; only the scale-specific upsampler starts fresh.
+#[test]
+fn a_new_scale_starts_from_the_weights_of_another() {
+    let (_serial, root) = setup();
+    let dev = sisr::default_device();
+    let x2 = train(&options(root.path(), "x2", 2, 1e-3), &dev, |_| {}).unwrap().model.unwrap();
+    let mut kept = None;
+    let x3 = TrainOptions { scale: 3, init: Some(x2.clone()), ..options(root.path(), "x3", 1, 0.0) };
+    let s = train(&x3, &dev, |e| {
+        if let sisr::train::TrainEvent::WarmStart { kept_initial, .. } = e {
+            kept = Some(kept_initial);
+        }
+    })
+    .unwrap();
+    let kept = kept.expect("a WarmStart event");
+    let x3_model = s.model.unwrap();
+    assert_eq!(WeightsFile::read(&x3_model).unwrap().metadata.get("sisr.init"), Some(&x2.display().to_string()));
+    let (from, to) = (weights_of(&x2), weights_of(&x3_model));
+    assert!(!kept.is_empty(), "the x3 upsampler cannot come from x2");
+    for (name, (shape, values)) in &to {
+        if kept.contains(name) {
+            assert_ne!(from.get(name).map(|t| &t.0), Some(shape), "{name} has x2's shape yet was not copied");
+        } else {
+            // lr 0: the copied tensors are still x2's after a step.
+            assert_eq!(values, &from[name].1, "{name} was not copied from x2");
+        }
+    }
+    // Another model kind is refused, naming the file.
+    let drn = TrainOptions { kind: ModelKind::Drn, out: root.path().join("drn"), ..x3 };
+    let e = train(&drn, &dev, |_| {}).unwrap_err().to_string();
+    assert!(e.contains("x2") && e.contains("model.safetensors"), "{e}");
 }

@@ -52,6 +52,8 @@ pub struct TrainOptions {
     pub out: PathBuf,
     pub recipe: Recipe,
     pub resume: bool,
+    /// A trained model of the same kind to start a new run from (see `weights::warm_start`).
+    pub init: Option<PathBuf>,
     pub limits: DecodeLimits,
     /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint.
     pub stop: Arc<AtomicBool>,
@@ -61,6 +63,8 @@ pub struct TrainOptions {
 #[derive(Debug, Clone)]
 pub enum TrainEvent {
     Started { start_step: u64, steps: u64, training_images: usize },
+    /// A new run started from `from`; the parameters in `kept_initial` had no match there.
+    WarmStart { from: PathBuf, kept_initial: Vec<String> },
     Step { step: u64, loss: f32, lr: f64, images_per_s: f64 },
     Validation { step: u64, psnr: f64, ssim: f64, best: bool },
     Checkpoint { step: u64, path: PathBuf },
@@ -224,13 +228,18 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
             return Err(TrainError::Run { path: out.clone(), message: "already holds a run; pass --resume to continue it or choose another --out".into() });
         }
         ad.seed(recipe.seed);
-        let network = opts.kind.build(opts.scale, &ad).ok_or_else(|| TrainError::Run { path: out.clone(), message: "bicubic has nothing to train".into() })?;
+        let mut network = opts.kind.build(opts.scale, &ad).ok_or_else(|| TrainError::Run { path: out.clone(), message: "bicubic has nothing to train".into() })?;
+        if let Some(init) = &opts.init {
+            let kept_initial;
+            (network, kept_initial) = weights::warm_start(network, &WeightsFile::read(init)?)?;
+            on_event(TrainEvent::WarmStart { from: init.clone(), kept_initial });
+        }
         let ls = LoopState { step: 0, optim_t: 0, plateau_lr: recipe.lr, best_psnr: None, best_ssim: None, bad_validations: 0, seconds: 0.0 };
         (network, OptimState::default(), ls)
     };
     let resolved = serde_json::json!({
         "model": opts.kind.name(), "scale": opts.scale, "recipe": recipe,
-        "train": opts.train_dirs, "val": opts.val_dir,
+        "train": opts.train_dirs, "val": opts.val_dir, "init": opts.init,
     });
     sisr_image::io::write_atomic(&out.join("recipe.json"), serde_json::to_string_pretty(&resolved).expect("json").as_bytes()).map_err(io_err(out))?;
     truncate_log(&log, ls.step)?;
@@ -331,6 +340,9 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         meta.insert("sisr.train_data".into(), opts.train_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(";"));
         if let (Some(p), Some(s)) = (final_state.best_psnr, final_state.best_ssim) {
             meta.insert("sisr.validation".into(), format!("{} x{}: {p:.4} dB / {s:.5}", opts.val_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default(), opts.scale));
+        }
+        if let Some(init) = &opts.init {
+            meta.insert("sisr.init".into(), init.display().to_string());
         }
         meta.insert("sisr.train_seconds".into(), format!("{:.0}", ls.seconds));
         let path = out.join(FINAL);
