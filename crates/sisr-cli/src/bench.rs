@@ -106,7 +106,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global().context("--jobs: cannot set the thread count")?;
     }
     let sizes: Vec<(usize, usize)> = args.size.iter().map(|s| parse_size(s)).collect::<Result<_>>()?;
-    let device = sisr::default_device();
+    let device = crate::device();
     let peak = matmul_gflops(1024, &device);
     let net = kind.build(args.scale, &device).expect("a network").valid();
     let complexity = net.complexity();
@@ -159,7 +159,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let report = Report {
         model: kind.name().into(),
         scale: args.scale,
-        backend: "flex",
+        backend: crate::backend().name(),
         threads: rayon::current_num_threads(),
         matmul_gflops: peak,
         inference,
@@ -216,7 +216,7 @@ fn measure_upscale_memory(size: &str) -> Result<Memory> {
     let output = dir.path().join("output.png");
     let exe = std::env::current_exe().context("cannot find the sisr executable")?;
     let start = Instant::now();
-    let status = Command::new(exe).arg("upscale").arg(&input).arg("-o").arg(&output).status().context("cannot run sisr upscale")?;
+    let status = Command::new(exe).arg("--backend").arg(crate::backend().name()).arg("upscale").arg(&input).arg("-o").arg(&output).status().context("cannot run sisr upscale")?;
     let seconds = start.elapsed().as_secs_f64();
     if !status.success() {
         bail!("sisr upscale of the {size} picture failed ({status})");

@@ -70,7 +70,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         Some(name) => Some(ModelKind::parse(name).ok_or_else(|| anyhow::anyhow!("unknown --model {name:?} (known: {})", crate::info::names()))?),
         None => None,
     };
-    let device = sisr::default_device();
+    let device = crate::device();
     let network = match &args.weights {
         Some(path) => {
             let file = WeightsFile::read(path)?;

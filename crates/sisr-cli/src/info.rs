@@ -25,7 +25,7 @@ fn complexity(kind: ModelKind, scale: usize) -> Result<Complexity> {
     if !kind.scales().contains(&scale) {
         bail!("{kind} does not support x{scale} (supported: {:?})", kind.scales());
     }
-    let device = sisr::default_device();
+    let device = crate::device();
     match kind.build(scale, &device) {
         Some(net) => Ok(net.complexity()),
         None => Ok(Complexity::new(kind.name(), scale, 0, Default::default())),

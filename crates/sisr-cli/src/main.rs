@@ -16,6 +16,28 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Compute backend: flex (pure Rust, CPU), tch or tch-cuda (LibTorch; a `--features tch` build).
+    #[arg(long, global = true, default_value = "flex", value_parser = parse_backend)]
+    backend: sisr::Backend,
+}
+
+fn parse_backend(name: &str) -> Result<sisr::Backend, String> {
+    let known = sisr::Backend::ALL.map(|b| b.name()).join(", ");
+    let backend = sisr::Backend::parse(name).ok_or_else(|| format!("unknown backend {name:?} (known: {known})"))?;
+    backend.device()?;
+    Ok(backend)
+}
+
+static BACKEND: std::sync::OnceLock<sisr::Backend> = std::sync::OnceLock::new();
+
+/// The backend chosen on the command line.
+pub fn backend() -> sisr::Backend {
+    *BACKEND.get().unwrap_or(&sisr::Backend::Flex)
+}
+
+/// The device of the chosen backend (checked when the arguments were parsed).
+pub fn device() -> sisr::Device {
+    backend().device().expect("checked by parse_backend")
 }
 
 #[derive(Subcommand)]
@@ -53,6 +75,7 @@ impl LimitArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    BACKEND.set(cli.backend).expect("set once");
     let result = match cli.command {
         Command::Upscale(args) => upscale::run(args),
         Command::Eval(args) => eval::run(args),

@@ -128,7 +128,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let chart = opts.out.join("chart.png");
     let title = format!("{kind} x{} ({} recipe)", args.scale, recipe.name);
     let chart_failed = AtomicBool::new(false);
-    let device = sisr::default_device();
+    let device = crate::device();
     let summary = train(&opts, &device, |e| match e {
         TrainEvent::Started { start_step, training_images, .. } => {
             bar.set_position(start_step);

@@ -59,7 +59,7 @@ pub struct UpscaleArgs {
 }
 
 fn load_upscaler(args: &UpscaleArgs) -> Result<(Upscaler, String)> {
-    let device = sisr::default_device();
+    let device = crate::device();
     let requested = match &args.model {
         Some(name) => Some(ModelKind::parse(name).with_context(|| format!("unknown --model {name:?} (known: {})", crate::info::names()))?),
         None => None,
@@ -169,7 +169,7 @@ pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
     }
     let (upscaler, description) = load_upscaler(&args)?;
     let opts = UpscaleOptions { tile: args.tile, ensemble: args.ensemble };
-    let device = sisr::default_device();
+    let device = crate::device();
     let limits = args.limits.limits();
     let forced = args.format.as_deref().and_then(|f| OutputFormat::from_extension(Path::new(&format!("x.{f}"))));
 

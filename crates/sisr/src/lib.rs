@@ -10,9 +10,53 @@ pub mod train;
 pub mod upscale;
 pub mod weights;
 
+pub use burn::tensor::Device;
 pub use models::{ColorMode, ModelKind, Network};
 
 /// The default compute device: burn's pure-Rust flex backend on the CPU.
 pub fn default_device() -> burn::tensor::Device {
     burn::tensor::Device::flex()
+}
+
+/// The compute backends a model can run on. The networks are written once against burn's
+/// dispatch `Device`, so the choice is made at run time; LibTorch needs the `tch` feature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// burn's pure-Rust CPU backend (the default build).
+    Flex,
+    /// LibTorch on the CPU.
+    Tch,
+    /// LibTorch on the first CUDA GPU.
+    TchCuda,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Flex, Backend::Tch, Backend::TchCuda];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Tch => "tch",
+            Backend::TchCuda => "tch-cuda",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The backend's device, or why this build cannot run it.
+    pub fn device(self) -> Result<burn::tensor::Device, String> {
+        match self {
+            Backend::Flex => Ok(default_device()),
+            #[cfg(feature = "tch")]
+            Backend::Tch => Ok(burn::tensor::Device::libtorch()),
+            #[cfg(feature = "tch")]
+            Backend::TchCuda => Ok(burn::tensor::Device::libtorch_cuda(0)),
+            #[cfg(not(feature = "tch"))]
+            Backend::Tch | Backend::TchCuda => {
+                Err(format!("backend `{}` needs a build with `--features tch` (LibTorch; see README)", self.name()))
+            }
+        }
+    }
 }

@@ -189,3 +189,25 @@ fn a_new_scale_starts_from_the_weights_of_another() {
     let e = train(&drn, &dev, |_| {}).unwrap_err().to_string();
     assert!(e.contains("x2") && e.contains("model.safetensors"), "{e}");
 }
+
+/// At x3 the 4 synthetic images have LR heights 12, 12, 13 and 14: a 13-pixel patch trains
+/// on the two it fits in; a 15-pixel patch fits none and is a clear error, not a panic.
+#[test]
+fn patches_come_only_from_images_they_fit_in() {
+    let (_serial, root) = setup();
+    let dev = sisr::default_device();
+    let mut opts = TrainOptions { scale: 3, ..options(root.path(), "x3", 3, 1e-3) };
+    opts.recipe.patch = 13;
+    let mut images = 0;
+    let s = train(&opts, &dev, |e| {
+        if let sisr::train::TrainEvent::Started { training_images, .. } = e {
+            images = training_images;
+        }
+    })
+    .unwrap();
+    assert_eq!((s.steps, images), (3, 2));
+    opts.recipe.patch = 15;
+    opts.out = root.path().join("too-large");
+    let e = train(&opts, &dev, |_| {}).unwrap_err().to_string();
+    assert!(e.contains("15-pixel patches at x3"), "{e}");
+}

@@ -93,23 +93,31 @@ impl TrainSet {
         self.samples.is_empty()
     }
 
-    /// The batch of `step`: a pure function of (seed, step).
+    /// The indices of the samples a `patch` (LR side, or HR side for GLRL) fits in.
+    pub fn fitting(&self, patch: usize) -> Vec<usize> {
+        let fits = |p: &Plane<f32>| p.width >= patch && p.height >= patch;
+        (0..self.samples.len()).filter(|&i| fits(if self.uses_lr { &self.samples[i].lr[0] } else { &self.samples[i].hr[0] })).collect()
+    }
+
+    /// The batch of `step`: a pure function of (seed, step), drawn from the samples that
+    /// `patch` fits in (the caller checks there is one).
     pub fn batch(&self, seed: u64, step: u64, size: usize, patch: usize) -> Batch {
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step);
         let c = self.channels;
+        let fitting = self.fitting(patch);
         let picks: Vec<(usize, u32, u32, u8)> = (0..size)
-            .map(|_| (rng.random_range(0..self.samples.len()), rng.random::<u32>(), rng.random::<u32>(), rng.random_range(0..8u8)))
+            .map(|_| (rng.random_range(0..fitting.len()), rng.random::<u32>(), rng.random::<u32>(), rng.random_range(0..8u8)))
             .collect();
         // Every sample of a batch has one scale (the first pick's) so the patches line up.
-        let scale = self.samples[picks[0].0].scale;
+        let scale = self.samples[fitting[picks[0].0]].scale;
         let (lr_side, hr_side) = if self.uses_lr { (patch, patch * scale) } else { (0, patch) };
         let mut batch = Batch { size, channels: c, lr_side, hr_side, lr: vec![], up: vec![], hr: vec![] };
         for (i, rx, ry, t) in picks {
-            let mut idx = i;
-            while self.samples[idx].scale != scale {
-                idx = (idx + 1) % self.samples.len();
+            let mut pos = i;
+            while self.samples[fitting[pos]].scale != scale {
+                pos = (pos + 1) % fitting.len();
             }
-            let sm = &self.samples[idx];
+            let sm = &self.samples[fitting[pos]];
             let (x, y) = if self.uses_lr {
                 let (w, h) = (sm.lr[0].width, sm.lr[0].height);
                 let (px, py) = ((rx as usize) % (w - patch + 1), (ry as usize) % (h - patch + 1));

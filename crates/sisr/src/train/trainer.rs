@@ -246,10 +246,10 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
 
     let scales = if recipe.scales.is_empty() { vec![opts.scale] } else { recipe.scales.clone() };
     let set = Arc::new(TrainSet::load(&opts.train_dirs, opts.kind, &scales, &opts.limits)?);
-    if set.is_empty() {
-        return Err(TrainError::Run { path: opts.train_dirs[0].clone(), message: "no training image is large enough".into() });
+    if set.fitting(recipe.patch).is_empty() {
+        return Err(TrainError::Run { path: opts.train_dirs[0].clone(), message: format!("no training image is large enough for {}-pixel patches at x{}", recipe.patch, opts.scale) });
     }
-    on_event(TrainEvent::Started { start_step: ls.step, steps: recipe.steps, training_images: set.len() });
+    on_event(TrainEvent::Started { start_step: ls.step, steps: recipe.steps, training_images: set.fitting(recipe.patch).len() });
 
     let batches = prefetch(set.clone(), recipe.seed, ls.step, recipe.steps, recipe.batch, recipe.patch, 4);
     let started = Instant::now();

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""sisr against PyTorch on the same networks and the same work, on this machine's CPU.
+
+    python3 bench/compare.py --python /path/to/venv/bin/python [--rounds 3 --runs 3 --threads N]
+
+For each case, R rounds alternate one `sisr bench --json` run and one bench/torch_bench.py
+run (sisr, torch, sisr, torch, ...), so that slow drifts of the machine (thermal state,
+other load) fall on both sides alike. Each run reports the median of --runs timed runs after
+one warm-up; a case's figure is the median of its rounds' figures.
+
+Standard library only: PyTorch is needed only by the interpreter given with --python. When
+it cannot import torch, only sisr's figures are reported.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+
+BENCH_DIR = pathlib.Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+TORCH_BENCH = BENCH_DIR / "torch_bench.py"
+
+
+def network_s(report):
+    return report["inference"][0]["network_s"]
+
+
+def train_s(report):
+    return report["train_step"]["median_s"]
+
+
+# case -> (model, scale, `sisr bench` arguments, where its figure is in sisr's JSON).
+# Inference: `network_s` is the network forward alone (sisr also times its whole upscale
+# path for each size, which is not compared). Training: batch and patch as torch_bench.py's;
+# the loss and optimizer are sisr's paper recipe (MSE for DCSCN, L1 for DRN), as on the
+# PyTorch side.
+CASES = {
+    "dcscn-x2-infer-256x256": ("dcscn", 2, ["--size", "256x256", "--no-train"], network_s),
+    "dcscn-x2-infer-1280x720": ("dcscn", 2, ["--size", "1280x720", "--no-train"], network_s),
+    "dcscn-x2-train": ("dcscn", 2, ["--no-infer", "--batch", "64", "--patch", "32"], train_s),
+    "drn-x2-train": ("drn", 2, ["--no-infer", "--batch", "16", "--patch", "48"], train_s),
+    # 128x128 LR input, so a 512x512 output at x4 (sisr's --size is the output size).
+    "drfn-x4-infer-128x128": ("drfn", 4, ["--size", "512x512", "--no-train"], network_s),
+}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_json(cmd, env=None):
+    """Runs `cmd` and parses its stdout as JSON; raises RuntimeError with its stderr on failure."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    except OSError as e:
+        raise RuntimeError(f"cannot run {cmd[0]}: {e}") from e
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited with {proc.returncode}:\n{tail}")
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError as e:
+        raise RuntimeError(f"{' '.join(map(str, cmd))}: output is not JSON ({e}):\n{proc.stdout[-2000:]}") from e
+
+
+def text_of(cmd):
+    """stdout of a short command, or None when it cannot be run."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def torch_version(python):
+    """PyTorch's version under `python`, or (None, why not)."""
+    try:
+        proc = subprocess.run([python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, str(e)
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        return None, lines[-1] if lines else f"exit status {proc.returncode}"
+    return proc.stdout.strip(), None
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_facts(args, sisr_version, torch_ver, sisr_backend):
+    commit = text_of(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = text_of(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"])
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "threads": args.threads,
+        "os": platform.platform(),
+        "sisr": sisr_version or "unknown",
+        "sisr_commit": (commit + ("+dirty" if dirty else "")) if commit else None,
+        "sisr_backend": sisr_backend or args.backend,
+        "torch": torch_ver,
+        "python": args.python,
+        "rounds": args.rounds,
+        "runs": args.runs,
+    }
+
+
+def fmt_s(v):
+    if v is None:
+        return "n/a"
+    return f"{v:.4f}" if v < 10 else f"{v:.2f}"
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description="Times sisr and PyTorch on the same networks, interleaved.")
+    ap.add_argument("--sisr", default=str(REPO / "target" / "release" / "sisr"), help="sisr binary (default: %(default)s)")
+    ap.add_argument("--python", default=sys.executable, help="Python interpreter with torch installed (default: %(default)s)")
+    ap.add_argument("--backend", default="flex", help="sisr compute backend, passed to `sisr bench --backend` (default: %(default)s)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating sisr/PyTorch rounds per case (default: %(default)s)")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per round and side, after one warm-up (default: %(default)s)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads of both sides (default: %(default)s)")
+    ap.add_argument("--cases", nargs="+", metavar="CASE", help=f"subset of the cases, by name or comma-separated (all: {', '.join(CASES)})")
+    ap.add_argument("--json", metavar="FILE", help="also write every figure and the machine facts to FILE")
+    args = ap.parse_args()
+    if args.rounds < 1 or args.runs < 1 or args.threads < 1:
+        ap.error("--rounds, --runs and --threads must be at least 1")
+    if args.cases:
+        args.cases = [c for item in args.cases for c in item.split(",") if c]
+        unknown = [c for c in args.cases if c not in CASES]
+        if unknown:
+            ap.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
+    else:
+        args.cases = list(CASES)
+    return args
+
+
+def main():
+    args = parse_args()
+    sisr = pathlib.Path(args.sisr)
+    if not (sisr.is_file() and os.access(sisr, os.X_OK)):
+        log(f"error: no sisr executable at {sisr} (build it with `cargo build --release` or pass --sisr)")
+        return 2
+
+    # Older sisr binaries have no --backend flag and are flex-only: omit it there.
+    bench_help = text_of([str(sisr), "bench", "--help"]) or ""
+    if "--backend" in bench_help:
+        backend_args = ["--backend", args.backend]
+    elif args.backend == "flex":
+        backend_args = []
+    else:
+        log(f"error: {sisr} has no `bench --backend` flag, so it cannot run --backend {args.backend}")
+        return 2
+
+    torch_ver, why = torch_version(args.python)
+    if torch_ver is None:
+        log(f"warning: PyTorch cannot be imported by {args.python} ({why}).\n"
+            f"  Install it into a virtual environment (pip install torch==2.9.0) and pass\n"
+            f"  --python /path/to/venv/bin/python. Reporting sisr's figures only.")
+
+    # `sisr --version` prints "sisr 0.1.0".
+    sisr_version = (text_of([str(sisr), "--version"]) or "").removeprefix("sisr ").strip() or None
+    # Both sides get the same thread count. OMP/MKL variables also bind a libtorch-based
+    # sisr backend; PyTorch itself is set by torch_bench.py's torch.set_num_threads.
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+
+    results = []
+    sisr_params_cache = {}
+    sisr_backend = None
+    for case in args.cases:
+        model, scale, case_args, figure = CASES[case]
+        if (model, scale) not in sisr_params_cache:
+            try:
+                info = run_json([str(sisr), "info", "--model", model, "--scale", str(scale), "--json"])
+                sisr_params_cache[(model, scale)] = info["params"]
+            except RuntimeError as e:
+                log(f"warning: {e}")
+                sisr_params_cache[(model, scale)] = None
+        sisr_cmd = [str(sisr), "bench", "--model", model, "--scale", str(scale), *case_args,
+                    "--runs", str(args.runs), "--jobs", str(args.threads), "--json", *backend_args]
+        torch_cmd = [args.python, str(TORCH_BENCH), "--case", case, "--threads", str(args.threads),
+                     "--runs", str(args.runs), "--json"]
+
+        entry = {"case": case, "sisr_params": sisr_params_cache[(model, scale)], "torch_params": None,
+                 "sisr_rounds": [], "torch_rounds": [], "sisr_reports": [], "torch_reports": [], "errors": []}
+        sisr_ok, torch_ok = True, torch_ver is not None
+        for r in range(1, args.rounds + 1):
+            line = f"[{case}] round {r}/{args.rounds}:"
+            if sisr_ok:
+                try:
+                    rep = run_json(sisr_cmd, env)
+                    entry["sisr_reports"].append(rep)
+                    entry["sisr_rounds"].append(figure(rep))
+                    sisr_backend = rep.get("backend", sisr_backend)
+                    line += f" sisr {fmt_s(entry['sisr_rounds'][-1])} s"
+                except (RuntimeError, KeyError, IndexError, TypeError) as e:
+                    # A failure would repeat: the rest of the case's rounds skip this side.
+                    sisr_ok = False
+                    entry["errors"].append(f"sisr: {e}")
+                    log(f"error: [{case}] sisr: {e}")
+            if torch_ok:
+                try:
+                    rep = run_json(torch_cmd, env)
+                    entry["torch_reports"].append(rep)
+                    entry["torch_rounds"].append(rep["median_s"])
+                    entry["torch_params"] = rep["params"]
+                    line += f", PyTorch {fmt_s(rep['median_s'])} s"
+                except (RuntimeError, KeyError) as e:
+                    torch_ok = False
+                    entry["errors"].append(f"torch: {e}")
+                    log(f"error: [{case}] PyTorch: {e}")
+            log(line)
+
+        entry["sisr_s"] = statistics.median(entry["sisr_rounds"]) if entry["sisr_rounds"] else None
+        entry["torch_s"] = statistics.median(entry["torch_rounds"]) if entry["torch_rounds"] else None
+        # > 1: sisr is faster.
+        entry["sisr_speed_vs_torch"] = entry["torch_s"] / entry["sisr_s"] if entry["sisr_s"] and entry["torch_s"] else None
+        sp, tp = entry["sisr_params"], entry["torch_params"]
+        entry["params_match"] = None if sp is None or tp is None else sp == tp
+        results.append(entry)
+
+    facts = machine_facts(args, sisr_version, torch_ver, sisr_backend)
+    print_report(facts, results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": facts, "cases": results}, f, indent=2)
+            f.write("\n")
+        log(f"wrote {args.json}")
+    return 1 if any(e["errors"] for e in results) else 0
+
+
+def print_report(facts, results):
+    print(f"- date: {facts['date']}")
+    print(f"- CPU: {facts['cpu']} ({facts['logical_cpus']} logical CPUs), {facts['threads']} threads per side")
+    print(f"- OS: {facts['os']}")
+    commit = f" ({facts['sisr_commit']})" if facts["sisr_commit"] else ""
+    print(f"- sisr: {facts['sisr']}{commit}, backend {facts['sisr_backend']}")
+    print(f"- PyTorch: {facts['torch'] or 'not available'}")
+    print(f"- {facts['rounds']} interleaved rounds per case, each the median of {facts['runs']} timed runs after a warm-up; "
+          f"figures are the median over rounds, in seconds")
+    print()
+    print("| case | sisr s | PyTorch s | sisr speed vs PyTorch | params match |")
+    print("|---|---:|---:|---:|---|")
+    for e in results:
+        ratio = e["sisr_speed_vs_torch"]
+        ratio = f"{ratio:.2f}×" if ratio is not None else "n/a"
+        if e["params_match"] is None:
+            params = f"n/a (sisr {e['sisr_params']:,})" if e["sisr_params"] is not None else "n/a"
+        elif e["params_match"]:
+            params = f"yes ({e['sisr_params']:,})"
+        else:
+            params = f"NO (sisr {e['sisr_params']:,}, PyTorch {e['torch_params']:,})"
+        print(f"| {e['case']} | {fmt_s(e['sisr_s'])} | {fmt_s(e['torch_s'])} | {ratio} | {params} |")
+    print()
+    print("sisr speed vs PyTorch = PyTorch time / sisr time (> 1: sisr is faster). Inference is the network "
+          "forward alone (batch 1, fp32); training is one step (forward, loss, backward, Adam).")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
