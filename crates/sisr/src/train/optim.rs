@@ -131,16 +131,22 @@ impl ModuleMapper for Update<'_> {
     }
 }
 
-/// One optimisation step; returns the updated network and the gradient's global norm.
-pub fn step(network: Network, grads: GradientsParams, recipe: &Recipe, state: &mut OptimState, lr: f64) -> (Network, f64) {
-    let norm = global_norm(&network, &grads);
+/// One optimisation step: the updated network.
+pub fn step(network: Network, grads: GradientsParams, recipe: &Recipe, state: &mut OptimState, lr: f64) -> Network {
     let max_norm = match recipe.clip {
-        Clip::None => f64::INFINITY,
-        Clip::Norm { max_norm } => max_norm,
-        Clip::Adjustable { theta } => theta / lr,
+        Clip::None => None,
+        Clip::Norm { max_norm } => Some(max_norm),
+        Clip::Adjustable { theta } => Some(theta / lr),
     };
-    let grad_scale = if norm > max_norm { max_norm / norm } else { 1.0 };
+    // The norm costs a read-back per parameter: only computed when clipping.
+    let grad_scale = match max_norm {
+        Some(max) => {
+            let norm = global_norm(&network, &grads);
+            if norm > max { max / norm } else { 1.0 }
+        }
+        None => 1.0,
+    };
     state.t += 1;
     let mut update = Update { path: vec![], grads, recipe, state, lr, grad_scale };
-    (network.map(&mut update), norm)
+    network.map(&mut update)
 }

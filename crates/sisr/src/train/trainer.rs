@@ -157,7 +157,7 @@ pub fn train_step(network: Network, batch: Batch, recipe: &Recipe, state: &mut O
         return (None, loss_value);
     }
     let grads = network.gradients(loss.backward());
-    let (updated, _) = optim::step(network, grads, recipe, state, lr);
+    let updated = optim::step(network, grads, recipe, state, lr);
     (Some(updated), loss_value)
 }
 
