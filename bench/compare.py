@@ -36,17 +36,17 @@ def train_s(report):
 
 
 # case -> (model, scale, `sisr bench` arguments, where its figure is in sisr's JSON).
-# Inference: `network_s` is the network forward alone (sisr also times its whole upscale
-# path for each size, which is not compared). Training: batch and patch as torch_bench.py's;
+# Inference: `network_s` is the network forward alone (`--network-only` skips sisr's timing
+# of its whole upscale path). Training: batch and patch as torch_bench.py's;
 # the loss and optimizer are sisr's paper recipe (MSE for DCSCN, L1 for DRN), as on the
 # PyTorch side.
 CASES = {
-    "dcscn-x2-infer-256x256": ("dcscn", 2, ["--size", "256x256", "--no-train"], network_s),
-    "dcscn-x2-infer-1280x720": ("dcscn", 2, ["--size", "1280x720", "--no-train"], network_s),
+    "dcscn-x2-infer-256x256": ("dcscn", 2, ["--size", "256x256", "--no-train", "--network-only"], network_s),
+    "dcscn-x2-infer-1280x720": ("dcscn", 2, ["--size", "1280x720", "--no-train", "--network-only"], network_s),
     "dcscn-x2-train": ("dcscn", 2, ["--no-infer", "--batch", "64", "--patch", "32"], train_s),
     "drn-x2-train": ("drn", 2, ["--no-infer", "--batch", "16", "--patch", "48"], train_s),
     # 128x128 LR input, so a 512x512 output at x4 (sisr's --size is the output size).
-    "drfn-x4-infer-128x128": ("drfn", 4, ["--size", "512x512", "--no-train"], network_s),
+    "drfn-x4-infer-128x128": ("drfn", 4, ["--size", "512x512", "--no-train", "--network-only"], network_s),
 }
 
 

@@ -38,6 +38,9 @@ pub struct BenchArgs {
     /// Skip the training-step timing.
     #[arg(long)]
     no_train: bool,
+    /// Time the network alone, not the whole and tiled `upscale` path.
+    #[arg(long)]
+    network_only: bool,
     /// Peak memory of `sisr upscale` (default model) on a synthetic RGB picture of this size, e.g. 6000x4000.
     #[arg(long)]
     memory: Option<String>,
@@ -53,9 +56,11 @@ pub struct BenchArgs {
 struct Inference {
     size: String,
     network_s: f64,
-    upscale_whole_s: f64,
-    upscale_tiled_s: f64,
+    upscale_whole_s: Option<f64>,
+    upscale_tiled_s: Option<f64>,
     tile: usize,
+    /// Output megapixels per second of the whole `upscale` path (of the network alone with
+    /// --network-only).
     megapixels_per_s: f64,
     gflops: f64,
     fraction_of_matmul: f64,
@@ -117,17 +122,17 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         for &(w, h) in &sizes {
             let (lw, lh) = (w / args.scale, h / args.scale);
             let network = time_forward(&net, lw, lh, 1, args.runs, &device);
-            let whole = time_upscale(&net, w, h, 0, 1, args.runs, &device);
-            let tiled = time_upscale(&net, w, h, args.tile, 1, args.runs, &device);
+            let upscale = |tile| (!args.network_only).then(|| time_upscale(&net, w, h, tile, 1, args.runs, &device).median_s);
+            let (whole, tiled) = (upscale(0), upscale(args.tile));
             let hr_pixels = (lw * lh * args.scale * args.scale) as f64;
             let gflops = flops_per_hr_pixel * hr_pixels / network.median_s / 1e9;
             inference.push(Inference {
                 size: format!("{w}x{h}"),
                 network_s: network.median_s,
-                upscale_whole_s: whole.median_s,
-                upscale_tiled_s: tiled.median_s,
+                upscale_whole_s: whole,
+                upscale_tiled_s: tiled,
                 tile: args.tile,
-                megapixels_per_s: hr_pixels / whole.median_s / 1e6,
+                megapixels_per_s: hr_pixels / whole.unwrap_or(network.median_s) / 1e6,
                 gflops,
                 fraction_of_matmul: gflops / peak,
             });
@@ -177,13 +182,14 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
 fn print_report(r: &Report) {
     println!("{} x{} on {} ({} threads); fp32 matmul 1024³: {:.1} GFLOP/s", r.model, r.scale, r.backend, r.threads, r.matmul_gflops);
     for i in &r.inference {
+        let upscale = match (i.upscale_whole_s, i.upscale_tiled_s) {
+            (Some(whole), Some(tiled)) => format!(", upscale whole {whole:.3} s, tiled ({}) {tiled:.3} s", i.tile),
+            _ => String::new(),
+        };
         println!(
-            "inference {:>9} output: network {:.3} s, upscale whole {:.3} s, tiled ({}) {:.3} s; {:.2} MP/s, {:.1} GFLOP/s = {:.0}% of matmul",
+            "inference {:>9} output: network {:.3} s{upscale}; {:.2} MP/s, {:.1} GFLOP/s = {:.0}% of matmul",
             i.size,
             i.network_s,
-            i.upscale_whole_s,
-            i.tile,
-            i.upscale_tiled_s,
             i.megapixels_per_s,
             i.gflops,
             100.0 * i.fraction_of_matmul

@@ -23,9 +23,7 @@ struct Cli {
 
 fn parse_backend(name: &str) -> Result<sisr::Backend, String> {
     let known = sisr::Backend::ALL.map(|b| b.name()).join(", ");
-    let backend = sisr::Backend::parse(name).ok_or_else(|| format!("unknown backend {name:?} (known: {known})"))?;
-    backend.device()?;
-    Ok(backend)
+    sisr::Backend::parse(name).ok_or_else(|| format!("unknown backend {name:?} (known: {known})"))
 }
 
 static BACKEND: std::sync::OnceLock<sisr::Backend> = std::sync::OnceLock::new();
@@ -35,9 +33,9 @@ pub fn backend() -> sisr::Backend {
     *BACKEND.get().unwrap_or(&sisr::Backend::Flex)
 }
 
-/// The device of the chosen backend (checked when the arguments were parsed).
+/// The device of the chosen backend (checked in `main` before any command runs).
 pub fn device() -> sisr::Device {
-    backend().device().expect("checked by parse_backend")
+    backend().device().expect("checked in main")
 }
 
 #[derive(Subcommand)]
@@ -75,6 +73,10 @@ impl LimitArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = cli.backend.device() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     BACKEND.set(cli.backend).expect("set once");
     let result = match cli.command {
         Command::Upscale(args) => upscale::run(args),

@@ -166,3 +166,15 @@ fn info_json_counts_from_the_built_network() {
     let o = sisr(&["info", "--model", "nonsense", "--scale", "2"]);
     assert_clean_failure(&o, "nonsense");
 }
+
+/// `--backend`: an unknown name lists the known ones; LibTorch in a build without the `tch`
+/// feature says which feature to build with.
+#[test]
+fn backends_are_checked_before_any_work() {
+    let o = sisr(&["--backend", "cuda", "info", "--model", "dcscn", "--scale", "2"]);
+    assert!(!o.status.success() && stderr(&o).contains("known: flex, tch, tch-cuda"), "{}", stderr(&o));
+    let o = sisr(&["info", "--model", "dcscn", "--scale", "2", "--backend", "flex", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    #[cfg(not(feature = "tch"))]
+    assert_clean_failure(&sisr(&["--backend", "tch", "info", "--model", "dcscn", "--scale", "2"]), "--features tch");
+}
