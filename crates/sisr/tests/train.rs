@@ -174,6 +174,10 @@ fn a_new_scale_starts_from_the_weights_of_another() {
     let kept = kept.expect("a WarmStart event");
     let x3_model = s.model.unwrap();
     assert_eq!(WeightsFile::read(&x3_model).unwrap().metadata.get("sisr.init"), Some(&x2.display().to_string()));
+    // A resumed run keeps the provenance (--init is not given again).
+    let more = TrainOptions { resume: true, init: None, recipe: Recipe { steps: 2, ..x3.recipe.clone() }, ..x3.clone() };
+    let resumed = train(&more, &dev, |_| {}).unwrap().model.unwrap();
+    assert_eq!(WeightsFile::read(&resumed).unwrap().metadata.get("sisr.init"), Some(&x2.display().to_string()));
     let (from, to) = (weights_of(&x2), weights_of(&x3_model));
     assert!(!kept.is_empty(), "the x3 upsampler cannot come from x2");
     for (name, (shape, values)) in &to {

@@ -93,6 +93,9 @@ struct LoopState {
     best_ssim: Option<f64>,
     bad_validations: u32,
     seconds: f64,
+    /// The model a new run started from (`--init`), kept for the final model's provenance.
+    #[serde(default)]
+    init: Option<PathBuf>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -234,12 +237,12 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
             (network, kept_initial) = weights::warm_start(network, &WeightsFile::read(init)?)?;
             on_event(TrainEvent::WarmStart { from: init.clone(), kept_initial });
         }
-        let ls = LoopState { step: 0, optim_t: 0, plateau_lr: recipe.lr, best_psnr: None, best_ssim: None, bad_validations: 0, seconds: 0.0 };
+        let ls = LoopState { step: 0, optim_t: 0, plateau_lr: recipe.lr, best_psnr: None, best_ssim: None, bad_validations: 0, seconds: 0.0, init: opts.init.clone() };
         (network, OptimState::default(), ls)
     };
     let resolved = serde_json::json!({
         "model": opts.kind.name(), "scale": opts.scale, "recipe": recipe,
-        "train": opts.train_dirs, "val": opts.val_dir, "init": opts.init,
+        "train": opts.train_dirs, "val": opts.val_dir, "init": ls.init,
     });
     sisr_image::io::write_atomic(&out.join("recipe.json"), serde_json::to_string_pretty(&resolved).expect("json").as_bytes()).map_err(io_err(out))?;
     truncate_log(&log, ls.step)?;
@@ -341,7 +344,7 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         if let (Some(p), Some(s)) = (final_state.best_psnr, final_state.best_ssim) {
             meta.insert("sisr.validation".into(), format!("{} x{}: {p:.4} dB / {s:.5}", opts.val_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default(), opts.scale));
         }
-        if let Some(init) = &opts.init {
+        if let Some(init) = &ls.init {
             meta.insert("sisr.init".into(), init.display().to_string());
         }
         meta.insert("sisr.train_seconds".into(), format!("{:.0}", ls.seconds));
