@@ -6,7 +6,7 @@ use sisr::train::{train, TrainError, TrainOptions};
 use sisr::weights::WeightsFile;
 use sisr_image::io::save;
 use sisr_image::{Image, Layout};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -49,7 +49,7 @@ fn options(root: &Path, out: &str, steps: u64, lr: f64) -> TrainOptions {
     }
 }
 
-fn weights_of(path: &PathBuf) -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {
+fn weights_of(path: &Path) -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {
     WeightsFile::read(path).unwrap().tensors
 }
 

@@ -290,8 +290,8 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         if at_validation || stop {
             ls.seconds = seconds_before + started.elapsed().as_secs_f64();
             let (mut vp, mut vs) = (String::new(), String::new());
-            if at_validation {
-                if let Some(val) = &opts.val_dir {
+            if at_validation
+                && let Some(val) = &opts.val_dir {
                     let (psnr, ssim) = validate(&network, val, opts.scale, &opts.limits, device)?;
                     let improved = ls.best_psnr.is_none_or(|b| psnr > b);
                     if improved {
@@ -301,20 +301,18 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
                     } else {
                         ls.bad_validations += 1;
                     }
-                    if let Schedule::Plateau { patience, factor, min_lr } = recipe.schedule {
-                        if ls.bad_validations > patience {
+                    if let Schedule::Plateau { patience, factor, min_lr } = recipe.schedule
+                        && ls.bad_validations > patience {
                             ls.plateau_lr *= factor;
                             ls.bad_validations = 0;
                             stopped_early = ls.plateau_lr < min_lr;
                         }
-                    }
                     on_event(TrainEvent::Validation { step: ls.step, psnr, ssim, best: improved });
                     (vp, vs) = (format!("{psnr:.4}"), format!("{ssim:.5}"));
                     if improved {
                         write_checkpoint(&best_path, &network, &state, &ls, recipe)?;
                     }
                 }
-            }
             write_checkpoint(&last, &network, &state, &ls, recipe)?;
             let row = format!("{},{:.6},{:.3e},{vp},{vs},{:.2},{:.1}", ls.step, loss_sum / loss_count.max(1) as f64, lr, ips, ls.seconds);
             append_log(&log, &row)?;
