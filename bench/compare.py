@@ -156,15 +156,7 @@ def main():
         log(f"error: no sisr executable at {sisr} (build it with `cargo build --release` or pass --sisr)")
         return 2
 
-    # Older sisr binaries have no --backend flag and are flex-only: omit it there.
-    bench_help = text_of([str(sisr), "bench", "--help"]) or ""
-    if "--backend" in bench_help:
-        backend_args = ["--backend", args.backend]
-    elif args.backend == "flex":
-        backend_args = []
-    else:
-        log(f"error: {sisr} has no `bench --backend` flag, so it cannot run --backend {args.backend}")
-        return 2
+    backend_args = ["--backend", args.backend]
 
     torch_ver, why = torch_version(args.python)
     if torch_ver is None:

@@ -85,26 +85,17 @@ impl TrainSet {
         Ok(TrainSet { samples, channels: if color == ColorMode::Y { 1 } else { 3 }, uses_lr, uses_up: kind.uses_bicubic() })
     }
 
-    pub fn len(&self) -> usize {
-        self.samples.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
-    }
-
     /// The indices of the samples a `patch` (LR side, or HR side for GLRL) fits in.
     pub fn fitting(&self, patch: usize) -> Vec<usize> {
         let fits = |p: &Plane<f32>| p.width >= patch && p.height >= patch;
         (0..self.samples.len()).filter(|&i| fits(if self.uses_lr { &self.samples[i].lr[0] } else { &self.samples[i].hr[0] })).collect()
     }
 
-    /// The batch of `step`: a pure function of (seed, step), drawn from the samples that
-    /// `patch` fits in (the caller checks there is one).
-    pub fn batch(&self, seed: u64, step: u64, size: usize, patch: usize) -> Batch {
+    /// The batch of `step`: a pure function of (seed, step), drawn from `fitting`, the
+    /// non-empty [`TrainSet::fitting`] of `patch`.
+    pub fn batch(&self, fitting: &[usize], seed: u64, step: u64, size: usize, patch: usize) -> Batch {
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step);
         let c = self.channels;
-        let fitting = self.fitting(patch);
         let picks: Vec<(usize, u32, u32, u8)> = (0..size)
             .map(|_| (rng.random_range(0..fitting.len()), rng.random::<u32>(), rng.random::<u32>(), rng.random_range(0..8u8)))
             .collect();
@@ -146,8 +137,9 @@ impl TrainSet {
 pub fn prefetch(set: Arc<TrainSet>, seed: u64, start: u64, end: u64, size: usize, patch: usize, depth: usize) -> Receiver<(u64, Batch)> {
     let (tx, rx) = sync_channel(depth);
     std::thread::spawn(move || {
+        let fitting = set.fitting(patch);
         for step in start..end {
-            if tx.send((step, set.batch(seed, step, size, patch))).is_err() {
+            if tx.send((step, set.batch(&fitting, seed, step, size, patch))).is_err() {
                 break;
             }
         }

@@ -249,10 +249,11 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
 
     let scales = if recipe.scales.is_empty() { vec![opts.scale] } else { recipe.scales.clone() };
     let set = Arc::new(TrainSet::load(&opts.train_dirs, opts.kind, &scales, &opts.limits)?);
-    if set.fitting(recipe.patch).is_empty() {
+    let training_images = set.fitting(recipe.patch).len();
+    if training_images == 0 {
         return Err(TrainError::Run { path: opts.train_dirs[0].clone(), message: format!("no training image is large enough for {}-pixel patches at x{}", recipe.patch, opts.scale) });
     }
-    on_event(TrainEvent::Started { start_step: ls.step, steps: recipe.steps, training_images: set.fitting(recipe.patch).len() });
+    on_event(TrainEvent::Started { start_step: ls.step, steps: recipe.steps, training_images });
 
     let batches = prefetch(set.clone(), recipe.seed, ls.step, recipe.steps, recipe.batch, recipe.patch, 4);
     let started = Instant::now();
