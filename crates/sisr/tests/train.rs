@@ -6,9 +6,12 @@ use sisr::train::{train, TrainError, TrainOptions};
 use sisr::weights::WeightsFile;
 use sisr_image::io::save;
 use sisr_image::{Image, Layout};
+use burn::tensor::{Tensor, TensorData};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+
+mod common;
 
 fn synthetic_images(dir: &Path, n: usize) {
     std::fs::create_dir_all(dir).unwrap();
@@ -214,4 +217,31 @@ fn patches_come_only_from_images_they_fit_in() {
     opts.out = root.path().join("too-large");
     let e = train(&opts, &dev, |_| {}).unwrap_err().to_string();
     assert!(e.contains("15-pixel patches at x3"), "{e}");
+}
+
+/// DCSCN's dropout (C4): on a device that trains, the device's seed alone fixes the masks
+/// (exact resume) and two seeds differ; `valid()` turns it off.
+#[test]
+fn dcscn_dropout_follows_the_device_seed_and_is_off_for_inference() {
+    let (_serial, _root) = setup();
+    let dev = sisr::default_device().autodiff();
+    // DCSCN starts with L = 0 (its output is then the bicubic skip alone): random weights.
+    let net = common::random_network(ModelKind::Dcscn, 2, &dev);
+    let lr: Vec<f32> = (0..16 * 16).map(|i| ((i * 37) % 251) as f32).collect();
+    let up: Vec<f32> = (0..32 * 32).map(|i| ((i * 53) % 241) as f32).collect();
+    let run = |net: &sisr::Network, dev: &burn::tensor::Device, seed: Option<u64>| -> Vec<f32> {
+        if let Some(s) = seed {
+            dev.seed(s);
+        }
+        let lr = Tensor::<4>::from_data(TensorData::new(lr.clone(), [1, 1, 16, 16]), dev);
+        let up = Tensor::<4>::from_data(TensorData::new(up.clone(), [1, 1, 32, 32]), dev);
+        net.forward(lr, Some(up)).try_into_vec_as::<f32>().unwrap()
+    };
+    // burn initialises parameters lazily, from the device's generator, at their first use.
+    run(&net, &dev, None);
+    assert_eq!(run(&net, &dev, Some(1)), run(&net, &dev, Some(1)));
+    assert_ne!(run(&net, &dev, Some(1)), run(&net, &dev, Some(2)));
+    let valid = net.valid();
+    let inner = sisr::default_device();
+    assert_eq!(run(&valid, &inner, Some(1)), run(&valid, &inner, Some(2)));
 }

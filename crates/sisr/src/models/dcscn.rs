@@ -8,10 +8,10 @@
 //! ```
 //! Pixel range [0, 255] (C7); every conv runs on the LR grid.
 
-use super::blocks::{conv, count_conv, prelu, Init};
+use super::blocks::{conv, count_conv, prelu, Dropout, Init};
 use crate::complexity::Cost;
 use burn::nn::conv::Conv2d;
-use burn::nn::{Dropout, Initializer, DropoutConfig, PRelu, PixelShuffle, PixelShuffleConfig};
+use burn::nn::{Initializer, PRelu, PixelShuffle, PixelShuffleConfig};
 use burn::prelude::*;
 
 #[derive(Config, Debug)]
@@ -112,7 +112,7 @@ impl ConvPrelu {
         ConvPrelu {
             conv: conv(device, cin, cout, k, true, Init::HeNormal),
             prelu: prelu(device, cout, cfg.prelu_init),
-            dropout: DropoutConfig::new(1.0 - cfg.dropout_keep).init(),
+            dropout: Dropout::new(cfg.dropout_keep),
         }
     }
 
