@@ -89,7 +89,7 @@ fn load_upscaler(args: &UpscaleArgs) -> Result<(Upscaler, String)> {
     let (kind, scale) = file.model()?;
     let want = (requested.unwrap_or(kind), args.scale.unwrap_or(scale));
     let (net, _) = file.into_network(Some(want), &device)?;
-    Ok((Upscaler::Network(net), format!("{kind} x{scale} from {name}")))
+    Ok((Upscaler::Network(Box::new(net)), format!("{kind} x{scale} from {name}")))
 }
 
 fn collect_folder(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<()> {

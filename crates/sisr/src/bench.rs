@@ -98,7 +98,7 @@ pub fn time_forward(net: &Network, lr_w: usize, lr_h: usize, warmup: usize, runs
 pub fn time_upscale(net: &Network, out_w: usize, out_h: usize, tile: usize, warmup: usize, runs: usize, device: &Device) -> Timing {
     let layout = if net.kind.color_mode() == ColorMode::Y { Layout::Gray } else { Layout::Rgb };
     let img = synthetic_image(out_w / net.scale, out_h / net.scale, layout, 2);
-    let up = Upscaler::Network(net.valid());
+    let up = Upscaler::Network(Box::new(net.valid()));
     let opts = UpscaleOptions { tile, ensemble: false };
     time_runs(warmup, runs, || {
         let _ = upscale_image(&up, &img, &opts, device, |_, _| {});

@@ -12,7 +12,8 @@ use sisr_image::{Image, Plane, Samples};
 /// What upscales: a network, or plain MATLAB bicubic.
 pub enum Upscaler {
     Bicubic { scale: usize },
-    Network(Network),
+    /// Boxed: a network is far larger than the bicubic variant.
+    Network(Box<Network>),
 }
 
 impl Upscaler {

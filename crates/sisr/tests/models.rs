@@ -15,7 +15,8 @@ fn device() -> Device {
 }
 
 /// SPEC §2: (model, scale, params, convMAC/LR px, convMAC/HR px, DCSCN-cplx/LR px, DCSCN-cplx/HR px, GMACs@720p).
-const TABLE: &[(&str, usize, usize, u64, u64, u64, u64, f64)] = &[
+type Row = (&'static str, usize, usize, u64, u64, u64, u64, f64);
+const TABLE: &[Row] = &[
     ("drfn", 2, 9_814_947, 9_793_024, 2_448_256, 9_819_084, 2_454_771, 2256.3),
     ("drfn", 3, 9_999_587, 9_985_984, 1_109_554, 10_012_379, 1_112_487, 1022.6),
     ("drfn", 4, 9_962_659, 10_403_584, 650_224, 10_430_704, 651_919, 599.3),
@@ -182,7 +183,10 @@ fn backward_reaches_every_parameter() {
     }
 }
 
-fn tensors_of(kind: ModelKind, scale: usize) -> (sisr::Network, std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>) {
+/// Tensor name → (shape, values), as a weights file holds them.
+type Tensors = std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+fn tensors_of(kind: ModelKind, scale: usize) -> (sisr::Network, Tensors) {
     let net = kind.build(scale, &device()).unwrap();
     let bytes = weights::to_bytes(&net, &Default::default());
     let file = WeightsFile::parse(&bytes, Path::new("w.safetensors")).unwrap();

@@ -33,7 +33,7 @@ fn check_tiling(kind: ModelKind, w: usize, h: usize, tile: usize) {
         dev.seed(11);
         let net = common::random_network(kind, s, &dev);
         let img = textured(w, h, Layout::Rgb);
-        let up = Upscaler::Network(net);
+        let up = Upscaler::Network(Box::new(net));
         let whole = upscale_image(&up, &img, &UpscaleOptions { tile: 0, ensemble: false }, &dev, |_, _| {});
         let tiled = upscale_image(&up, &img, &UpscaleOptions { tile, ensemble: false }, &dev, |_, _| {});
         assert_eq!((whole.width, whole.height), (w * s, h * s));
@@ -85,7 +85,7 @@ fn bicubic(scale: usize) -> Upscaler {
 #[test]
 fn alpha_gray_and_depth_are_kept() {
     let dev = sisr::default_device();
-    let net = Upscaler::Network(ModelKind::DcscnCompact.build(2, &dev).unwrap());
+    let net = Upscaler::Network(Box::new(ModelKind::DcscnCompact.build(2, &dev).unwrap()));
     let opts = UpscaleOptions { tile: 16, ensemble: false };
     for up in [&net, &bicubic(3)] {
         let s = up.scale();

@@ -164,11 +164,12 @@ pub fn mean_shift(x: Tensor<4>, rgb_range: f64, sign: f64) -> Tensor<4> {
 
 /// Inverted dropout (kept values scaled by 1/keep) in training, identity otherwise.
 ///
-/// Same semantics as burn's `Dropout`, but the mask is drawn in parallel on the host, in
-/// fixed-size chunks, already scaled: burn's draws it element by element on one thread and
-/// scales in a second pass, which took about a sixth of a DCSCN training step on flex. The
+/// Same semantics as burn's `Dropout`. On flex (a host backend) the mask is drawn in parallel,
+/// in fixed-size chunks, already scaled: burn's draws it element by element on one thread and
+/// scales in a second pass, which took about a sixth of a DCSCN training step there. The
 /// chunks' seed comes from the device's generator, so `Device::seed` still fixes every mask
-/// (exact resume) whatever the thread count.
+/// (exact resume) whatever the thread count. Other backends draw the mask where the tensor
+/// lives, as burn does.
 #[derive(Module, Debug)]
 pub struct Dropout {
     pub keep: f64,
@@ -186,6 +187,10 @@ impl Dropout {
             return x;
         }
         let device = x.device();
+        if device.clone().inner() != Device::flex() {
+            let mask = x.random_like(burn::tensor::Distribution::Bernoulli(self.keep));
+            return x * mask * (1.0 / self.keep);
+        }
         let seed_bits: Vec<f32> = Tensor::<1>::random([2], burn::tensor::Distribution::Default, &device).try_into_vec_as::<f32>().expect("f32 seed");
         let seed = (u64::from(seed_bits[0].to_bits()) << 32) | u64::from(seed_bits[1].to_bits());
         let shape = x.shape();
