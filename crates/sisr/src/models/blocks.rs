@@ -188,8 +188,7 @@ impl Dropout {
         }
         let device = x.device();
         if device.clone().inner() != Device::flex() {
-            let mask = x.random_like(burn::tensor::Distribution::Bernoulli(self.keep));
-            return x * mask * (1.0 / self.keep);
+            return burn::nn::DropoutConfig::new(1.0 - self.keep).init().forward(x);
         }
         let seed_bits: Vec<f32> = Tensor::<1>::random([2], burn::tensor::Distribution::Default, &device).try_into_vec_as::<f32>().expect("f32 seed");
         let seed = (u64::from(seed_bits[0].to_bits()) << 32) | u64::from(seed_bits[1].to_bits());
