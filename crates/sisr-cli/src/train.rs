@@ -148,9 +148,10 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         TrainEvent::Checkpoint { .. } => {
             // The chart is a view of log.csv: a failure to draw it never stops training.
             if let Err(e) = crate::chart::write_chart(&opts.out.join("log.csv"), &chart, &title)
-                && !chart_failed.swap(true, Ordering::Relaxed) {
-                    say(format!("warning: {e:#}"));
-                }
+                && !chart_failed.swap(true, Ordering::Relaxed)
+            {
+                say(format!("warning: {e:#}"));
+            }
         }
     })?;
     bar.finish_and_clear();

@@ -291,29 +291,29 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         if at_validation || stop {
             ls.seconds = seconds_before + started.elapsed().as_secs_f64();
             let (mut vp, mut vs) = (String::new(), String::new());
-            if at_validation
-                && let Some(val) = &opts.val_dir {
-                    let (psnr, ssim) = validate(&network, val, opts.scale, &opts.limits, device)?;
-                    let improved = ls.best_psnr.is_none_or(|b| psnr > b);
-                    if improved {
-                        ls.best_psnr = Some(psnr);
-                        ls.best_ssim = Some(ssim);
-                        ls.bad_validations = 0;
-                    } else {
-                        ls.bad_validations += 1;
-                    }
-                    if let Schedule::Plateau { patience, factor, min_lr } = recipe.schedule
-                        && ls.bad_validations > patience {
-                            ls.plateau_lr *= factor;
-                            ls.bad_validations = 0;
-                            stopped_early = ls.plateau_lr < min_lr;
-                        }
-                    on_event(TrainEvent::Validation { step: ls.step, psnr, ssim, best: improved });
-                    (vp, vs) = (format!("{psnr:.4}"), format!("{ssim:.5}"));
-                    if improved {
-                        write_checkpoint(&best_path, &network, &state, &ls, recipe)?;
-                    }
+            if at_validation && let Some(val) = &opts.val_dir {
+                let (psnr, ssim) = validate(&network, val, opts.scale, &opts.limits, device)?;
+                let improved = ls.best_psnr.is_none_or(|b| psnr > b);
+                if improved {
+                    ls.best_psnr = Some(psnr);
+                    ls.best_ssim = Some(ssim);
+                    ls.bad_validations = 0;
+                } else {
+                    ls.bad_validations += 1;
                 }
+                if let Schedule::Plateau { patience, factor, min_lr } = recipe.schedule
+                    && ls.bad_validations > patience
+                {
+                    ls.plateau_lr *= factor;
+                    ls.bad_validations = 0;
+                    stopped_early = ls.plateau_lr < min_lr;
+                }
+                on_event(TrainEvent::Validation { step: ls.step, psnr, ssim, best: improved });
+                (vp, vs) = (format!("{psnr:.4}"), format!("{ssim:.5}"));
+                if improved {
+                    write_checkpoint(&best_path, &network, &state, &ls, recipe)?;
+                }
+            }
             // The row before the checkpoint: a kill between the two leaves a row past the
             // checkpoint, which the resume drops and writes again; the other order lost it.
             let row = format!("{},{:.6},{:.3e},{vp},{vs},{:.2},{:.1}", ls.step, loss_sum / loss_count.max(1) as f64, lr, ips, ls.seconds);
