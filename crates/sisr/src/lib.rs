@@ -6,6 +6,7 @@ pub mod bench;
 pub mod complexity;
 pub mod infer;
 pub mod models;
+pub mod ops;
 pub mod train;
 pub mod upscale;
 pub mod weights;

@@ -5,6 +5,7 @@ use crate::complexity::Cost;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PRelu, PReluConfig, PaddingConfig2d, PixelShuffle, PixelShuffleConfig};
 use burn::prelude::*;
+use burn::tensor::DType;
 use burn::tensor::activation::{relu, sigmoid};
 
 /// Weight initialisation schemes used by the papers (biases always start at zero except
@@ -34,6 +35,28 @@ pub fn conv(device: &Device, cin: usize, cout: usize, k: usize, bias: bool, init
         c.bias = Some(Initializer::Zeros.init([cout], device));
     }
     c
+}
+
+/// Applies `c` to `x`. On flex, stride-1 "same" convolutions (every convolution of these
+/// networks) run on sisr's host kernels, forward and backward (`ops::same_conv`); anything else,
+/// and every other backend, goes through burn's `Conv2d`.
+pub fn conv_forward(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [k, kw] = c.kernel_size;
+    let p = k / 2;
+    let same = k == kw
+        && k % 2 == 1
+        && c.stride == [1, 1]
+        && c.dilation == [1, 1]
+        && c.groups == 1
+        && c.padding == PaddingConfig2d::Explicit(p, p, p, p);
+    if !same || x.dtype() != DType::F32 || x.device().inner() != Device::flex() {
+        return c.forward(x);
+    }
+    let bias = match &c.bias {
+        Some(b) => b.val(),
+        None => Tensor::zeros([c.weight.val().dims()[0]], &x.device()),
+    };
+    crate::ops::conv2d_same(x, c.weight.val(), bias)
 }
 
 pub fn prelu(device: &Device, channels: usize, init: f64) -> PRelu {
@@ -66,7 +89,7 @@ impl Upsampler {
     /// `[N, C, H, W] -> [N, C, sH, sW]`
     pub fn forward(&self, mut x: Tensor<4>) -> Tensor<4> {
         for (c, ps) in &self.stages {
-            x = ps.forward(c.forward(x));
+            x = ps.forward(conv_forward(c, x));
         }
         x
     }
@@ -105,7 +128,7 @@ impl ChannelAttention {
     }
 
     fn mlp(&self, d: Tensor<4>) -> Tensor<4> {
-        self.up.forward(relu(self.down.forward(d)))
+        conv_forward(&self.up, relu(conv_forward(&self.down, d)))
     }
 
     /// `[N, C, H, W] -> [N, C, 1, 1]` weights in (0, 1).
@@ -138,7 +161,7 @@ impl SpatialAttention {
     /// `[N, C, H, W] -> [N, 1, H, W]` weights in (0, 1).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let pooled = Tensor::cat(vec![x.clone().max_dim(1), x.mean_dim(1)], 1);
-        sigmoid(self.conv.forward(pooled))
+        sigmoid(conv_forward(&self.conv, pooled))
     }
 
     pub fn count(&self, cost: &mut Cost, grid: usize) {

@@ -8,7 +8,7 @@
 //! ```
 //! Pixel range [0, 255] (C7); every conv runs on the LR grid.
 
-use super::blocks::{conv, count_conv, prelu, Dropout, Init};
+use super::blocks::{conv, conv_forward, count_conv, prelu, Dropout, Init};
 use crate::complexity::Cost;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Initializer, PRelu, PixelShuffle, PixelShuffleConfig};
@@ -117,7 +117,7 @@ impl ConvPrelu {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.dropout.forward(self.prelu.forward(self.conv.forward(x)))
+        self.dropout.forward(self.prelu.forward(conv_forward(&self.conv, x)))
     }
 }
 
@@ -143,7 +143,7 @@ impl Dcscn {
         let features = Tensor::cat(skips, 1); // [N, Σf, H, W]
         let a = self.a1.forward(features.clone()); // [N, A, H, W]
         let b = self.b2.forward(self.b1.forward(features)); // [N, B, H, W]
-        let residual = self.l.forward(Tensor::cat(vec![a, b], 1)); // [N, s², H, W]
+        let residual = conv_forward(&self.l, Tensor::cat(vec![a, b], 1)); // [N, s², H, W]
         self.shuffle.forward(residual) + bicubic // [N, 1, sH, sW]
     }
 

@@ -8,7 +8,7 @@
 //! RAG: X_m = X_{m−1} + conv3(ReLU(conv3(X_{m−1}))), m = 1..M;  C = X_M ⊙ CA(X_M);  F = C ⊙ SA(C) + F_{g−1}
 //! ```
 
-use super::blocks::{conv, count_conv, mean_shift, CamPool, ChannelAttention, Init, SpatialAttention, Upsampler};
+use super::blocks::{conv, conv_forward, count_conv, mean_shift, CamPool, ChannelAttention, Init, SpatialAttention, Upsampler};
 use crate::complexity::Cost;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
@@ -97,10 +97,10 @@ impl Rag {
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let mut x = input.clone();
         for b in &self.blocks {
-            x = x.clone() + b.conv2.forward(relu(b.conv1.forward(x)));
+            x = x.clone() + conv_forward(&b.conv2, relu(conv_forward(&b.conv1, x)));
         }
         if let Some(t) = &self.tail {
-            x = t.forward(x);
+            x = conv_forward(t, x);
         }
         let c = x.clone() * self.ca.forward(x); // channel attention, [N, C, 1, 1] broadcast
         let s = c.clone() * self.sa.forward(c); // spatial attention, [N, 1, H, W] broadcast
@@ -136,7 +136,7 @@ pub struct Drfn {
 impl Drfn {
     /// `lr`: `[N, 3, H, W]` RGB in [0, rgb_range] → `[N, 3, sH, sW]`.
     pub fn forward(&self, lr: Tensor<4>) -> Tensor<4> {
-        let f0 = self.head.forward(mean_shift(lr, self.rgb_range, -1.0)); // [N, 64, H, W]
+        let f0 = conv_forward(&self.head, mean_shift(lr, self.rgb_range, -1.0)); // [N, 64, H, W]
         let mut features = vec![f0.clone()];
         for g in &self.groups {
             let next = g.forward(features.last().unwrap().clone());
@@ -149,13 +149,13 @@ impl Drfn {
             .enumerate()
             .map(|(i, (pair_conv, sa))| {
                 let g = first + i;
-                let p = pair_conv.forward(Tensor::cat(vec![features[g].clone(), features[g + 1].clone()], 1)); // [N, 64, H, W]
+                let p = conv_forward(pair_conv, Tensor::cat(vec![features[g].clone(), features[g + 1].clone()], 1)); // [N, 64, H, W]
                 p.clone() * sa.forward(p)
             })
             .collect();
-        let f_ff = self.fusion.forward(Tensor::cat(fused, 1)); // [N, 64·pairs → 64, H, W]
+        let f_ff = conv_forward(&self.fusion, Tensor::cat(fused, 1)); // [N, 64·pairs → 64, H, W]
         let f_df = features.pop().unwrap() + f_ff + f0;
-        mean_shift(self.tail.forward(self.upsampler.forward(f_df)), self.rgb_range, 1.0) // [N, 3, sH, sW]
+        mean_shift(conv_forward(&self.tail, self.upsampler.forward(f_df)), self.rgb_range, 1.0) // [N, 3, sH, sW]
     }
 
     pub fn count(&self, cost: &mut Cost) {

@@ -7,7 +7,7 @@
 //!                                         Z_{k+1} = concat(Z_k + t[:D_k], t[D_k:])
 //! ```
 
-use super::blocks::{conv, count_conv, elu, mean_shift, Init, Upsampler};
+use super::blocks::{conv, conv_forward, count_conv, elu, mean_shift, Init, Upsampler};
 use crate::complexity::Cost;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
@@ -107,9 +107,9 @@ pub struct Drn {
 impl Drn {
     fn rdb(&self, b: &Rdb, z: Tensor<4>) -> Tensor<4> {
         let d = z.dims()[1];
-        let t = elu(b.reduce.forward(z.clone()), self.elu_alpha); // [N, W, H, W]
-        let t = elu(b.conv.forward(t), self.elu_alpha); // [N, W, H, W]
-        let mut t = b.expand.forward(t); // [N, D+d, H, W]
+        let t = elu(conv_forward(&b.reduce, z.clone()), self.elu_alpha); // [N, W, H, W]
+        let t = elu(conv_forward(&b.conv, t), self.elu_alpha); // [N, W, H, W]
+        let mut t = conv_forward(&b.expand, t); // [N, D+d, H, W]
         if self.rd_last_act {
             t = elu(t, self.elu_alpha);
         }
@@ -119,17 +119,17 @@ impl Drn {
 
     /// `lr`: `[N, 3, H, W]` RGB in [0, rgb_range] → `[N, 3, sH, sW]`.
     pub fn forward(&self, lr: Tensor<4>) -> Tensor<4> {
-        let y0 = self.lfe.forward(mean_shift(lr, self.rgb_range, -1.0)); // [N, 64, H, W]
+        let y0 = conv_forward(&self.lfe, mean_shift(lr, self.rgb_range, -1.0)); // [N, 64, H, W]
         let mut y = y0.clone();
         for g in &self.groups {
             let mut z = y.clone();
             for b in &g.blocks {
                 z = self.rdb(b, z); // [N, 64 + 8k, H, W]
             }
-            y = elu(g.fuse.forward(z), self.elu_alpha) + y; // [N, 64, H, W]
+            y = elu(conv_forward(&g.fuse, z), self.elu_alpha) + y; // [N, 64, H, W]
         }
         let hr = self.upsampler.forward(y + y0); // [N, 64, sH, sW]
-        mean_shift(self.output.forward(hr), self.rgb_range, 1.0) // [N, 3, sH, sW]
+        mean_shift(conv_forward(&self.output, hr), self.rgb_range, 1.0) // [N, 3, sH, sW]
     }
 
     pub fn count(&self, cost: &mut Cost) {

@@ -11,7 +11,7 @@
 //! ```
 //! Pixel range [0, 1] inside the network (`im2double`); the interface is [0, 255].
 
-use super::blocks::{conv, count_conv, prelu, Init};
+use super::blocks::{conv, conv_forward, count_conv, prelu, Init};
 use crate::complexity::Cost;
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
@@ -70,7 +70,7 @@ impl PreActConv {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(self.prelu.forward(x))
+        conv_forward(&self.conv, self.prelu.forward(x))
     }
 
     fn count(&self, cost: &mut Cost, grid: usize) {
@@ -124,7 +124,7 @@ impl Glrl {
     /// `bicubic`: `[N, 1, sH, sW]` MATLAB bicubic of the LR Y, [0, 255] → `[N, 1, sH, sW]`.
     pub fn forward(&self, bicubic: Tensor<4>) -> Tensor<4> {
         let input = bicubic.div_scalar(255.0);
-        let mut x = self.fe2.forward(self.fe1.forward(input.clone())); // [N, F, sH, sW]
+        let mut x = self.fe2.forward(conv_forward(&self.fe1, input.clone())); // [N, F, sH, sW]
         let n = self.blocks.len();
         let weights = self.output_weights.val();
         let mut out: Option<Tensor<4>> = None;
