@@ -287,3 +287,73 @@ fn flex_same_convolution_matches_burns_values_and_gradients() {
         }
     }
 }
+
+/// sisr's flex ELU and PReLU (one host pass each way) against burn's composed operations:
+/// same values, same input and slope gradients.
+#[test]
+fn flex_activations_match_burns_values_and_gradients() {
+    use sisr::models::blocks::{elu, prelu_forward};
+    let dev = device().autodiff();
+    let shape = [2, 3, 5, 4];
+    let values = |seed: u64, span: u64| {
+        // Off zero, where the composed ELU's gradient is 1 + α (both clamps pass) and the
+        // kernel's is α, PyTorch's value.
+        let v: Vec<f32> = random_in(6, 5, 4, seed, 0, span).iter().map(|v| v / 16.0 - 4.0 + 1.0 / 32.0).collect();
+        Tensor::<4>::from_data(TensorData::new(v, shape), &dev)
+    };
+    let (x, g) = (values(3, 128), values(4, 128));
+    let vec = |t: Tensor<4>| t.inner().try_into_vec_as::<f32>().unwrap();
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len());
+        for (j, (p, q)) in a.iter().zip(b).enumerate() {
+            assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "{what}[{j}]: {p} vs {q}");
+        }
+    };
+
+    let elu_run = |ours: bool| {
+        let x = x.clone().require_grad();
+        let y = if ours { elu(x.clone(), 0.2) } else { x.clone().clamp_min(0.0) + x.clone().clamp_max(0.0).exp().sub_scalar(1.0).mul_scalar(0.2) };
+        let grads = (y.clone() * g.clone()).sum().backward();
+        (vec(y), vec(x.grad(&grads).unwrap()))
+    };
+    let (ours, burns) = (elu_run(true), elu_run(false));
+    close(&ours.0, &burns.0, "elu");
+    close(&ours.1, &burns.1, "elu input gradient");
+
+    for slopes in [vec![0.1f32, -0.3, 0.7], vec![0.25]] {
+        let mut p = sisr::models::blocks::prelu(&dev, slopes.len(), 0.25);
+        p.alpha = Param::from_tensor(Tensor::<1>::from_data(TensorData::new(slopes.clone(), [slopes.len()]), &dev));
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let y = if ours { prelu_forward(&p, x.clone()) } else { p.forward(x.clone()) };
+            let grads = (y.clone() * g.clone()).sum().backward();
+            let alpha_grad = p.alpha.val().grad(&grads).expect("slope gradient").try_into_vec_as::<f32>().unwrap();
+            (vec(y), vec(x.grad(&grads).unwrap()), alpha_grad)
+        };
+        let (ours, burns) = (run(true), run(false));
+        close(&ours.0, &burns.0, "prelu");
+        close(&ours.1, &burns.1, "prelu input gradient");
+        close(&ours.2, &burns.2, "prelu slope gradient");
+    }
+}
+
+/// sisr's flex pixel shuffle against burn's `PixelShuffle`: same values and input gradient.
+#[test]
+fn flex_pixel_shuffle_matches_burns_values_and_gradients() {
+    use sisr::models::blocks::shuffle_forward;
+    let dev = device().autodiff();
+    for r in [2, 3] {
+        let ps = PixelShuffleConfig::new(r).init();
+        let shape = [2, 2 * r * r, 3, 4];
+        let n = shape.iter().product::<usize>();
+        let x = Tensor::<4>::from_data(TensorData::new(random_in(1, 1, n, r as u64, 0, 256), shape), &dev);
+        let g = Tensor::<4>::from_data(TensorData::new(random_in(1, 1, n, 7 + r as u64, 0, 9), [2, 2, 3 * r, 4 * r]), &dev);
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let y = if ours { shuffle_forward(&ps, x.clone()) } else { ps.forward(x.clone()) };
+            let grads = (y.clone() * g.clone()).sum().backward();
+            (y.inner().try_into_vec_as::<f32>().unwrap(), x.grad(&grads).unwrap().try_into_vec_as::<f32>().unwrap())
+        };
+        assert_eq!(run(true), run(false), "factor {r}");
+    }
+}

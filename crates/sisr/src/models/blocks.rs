@@ -49,7 +49,7 @@ pub fn conv_forward(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         && c.dilation == [1, 1]
         && c.groups == 1
         && c.padding == PaddingConfig2d::Explicit(p, p, p, p);
-    if !same || x.dtype() != DType::F32 || x.device().inner() != Device::flex() {
+    if !same || !on_host(&x) {
         return c.forward(x);
     }
     let bias = match &c.bias {
@@ -57,6 +57,21 @@ pub fn conv_forward(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         None => Tensor::zeros([c.weight.val().dims()[0]], &x.device()),
     };
     crate::ops::conv2d_same(x, c.weight.val(), bias)
+}
+
+/// Whether `x` takes sisr's host operations (`crate::ops`): f32 on flex, plain or autodiff.
+fn on_host<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == DType::F32 && x.device().inner() == Device::flex()
+}
+
+/// Applies `p` to `x`; on flex one host pass each way (`ops::activation`).
+pub fn prelu_forward(p: &PRelu, x: Tensor<4>) -> Tensor<4> {
+    if on_host(&x) { crate::ops::prelu(x, p.alpha.val()) } else { p.forward(x) }
+}
+
+/// Applies `ps` to `x`; on flex one host pass each way (`ops::shuffle`).
+pub fn shuffle_forward(ps: &PixelShuffle, x: Tensor<4>) -> Tensor<4> {
+    if on_host(&x) { crate::ops::pixel_shuffle(x, ps.upscale_factor) } else { ps.forward(x) }
 }
 
 pub fn prelu(device: &Device, channels: usize, init: f64) -> PRelu {
@@ -89,7 +104,7 @@ impl Upsampler {
     /// `[N, C, H, W] -> [N, C, sH, sW]`
     pub fn forward(&self, mut x: Tensor<4>) -> Tensor<4> {
         for (c, ps) in &self.stages {
-            x = ps.forward(conv_forward(c, x));
+            x = shuffle_forward(ps, conv_forward(c, x));
         }
         x
     }
@@ -172,7 +187,11 @@ impl SpatialAttention {
 
 /// ELU_α(x) = x for x > 0, α(eˣ − 1) otherwise, written so that neither the value nor the
 /// gradient overflows for large positive x (eˣ is only taken of min(x, 0)).
+/// On flex one host pass each way (`ops::activation`).
 pub fn elu(x: Tensor<4>, alpha: f64) -> Tensor<4> {
+    if on_host(&x) {
+        return crate::ops::elu(x, alpha);
+    }
     x.clone().clamp_min(0.0) + x.clamp_max(0.0).exp().sub_scalar(1.0).mul_scalar(alpha)
 }
 

@@ -8,7 +8,7 @@
 //! ```
 //! Pixel range [0, 255] (C7); every conv runs on the LR grid.
 
-use super::blocks::{conv, conv_forward, count_conv, prelu, Dropout, Init};
+use super::blocks::{conv, conv_forward, count_conv, prelu, prelu_forward, shuffle_forward, Dropout, Init};
 use crate::complexity::Cost;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Initializer, PRelu, PixelShuffle, PixelShuffleConfig};
@@ -117,7 +117,7 @@ impl ConvPrelu {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.dropout.forward(self.prelu.forward(conv_forward(&self.conv, x)))
+        self.dropout.forward(prelu_forward(&self.prelu, conv_forward(&self.conv, x)))
     }
 }
 
@@ -144,7 +144,7 @@ impl Dcscn {
         let a = self.a1.forward(features.clone()); // [N, A, H, W]
         let b = self.b2.forward(self.b1.forward(features)); // [N, B, H, W]
         let residual = conv_forward(&self.l, Tensor::cat(vec![a, b], 1)); // [N, s², H, W]
-        self.shuffle.forward(residual) + bicubic // [N, 1, sH, sW]
+        shuffle_forward(&self.shuffle, residual) + bicubic // [N, 1, sH, sW]
     }
 
     pub fn count(&self, cost: &mut Cost) {

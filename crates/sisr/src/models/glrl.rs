@@ -11,7 +11,7 @@
 //! ```
 //! Pixel range [0, 1] inside the network (`im2double`); the interface is [0, 255].
 
-use super::blocks::{conv, conv_forward, count_conv, prelu, Init};
+use super::blocks::{conv, conv_forward, count_conv, prelu, prelu_forward, Init};
 use crate::complexity::Cost;
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
@@ -70,7 +70,7 @@ impl PreActConv {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        conv_forward(&self.conv, self.prelu.forward(x))
+        conv_forward(&self.conv, prelu_forward(&self.prelu, x))
     }
 
     fn count(&self, cost: &mut Cost, grid: usize) {

@@ -1,11 +1,15 @@
 //! sisr's own tensor operations, plugged into burn through its backend-extension API.
 //!
-//! One operation so far: the stride-1 "same" convolution that every network is made of, run on
-//! flex by [`same_conv`]'s host kernels (forward and backward) instead of burn-flex's general
-//! convolution. Other backends (LibTorch) keep burn's own convolution: the caller routes only
-//! flex tensors here (see `models::blocks::conv_forward`).
+//! The stride-1 "same" convolution that every network is made of ([`same_conv`]), the ELU
+//! and PReLU activations ([`activation`]) and pixel shuffle ([`shuffle`]), run on flex by host
+//! kernels, forward and backward, instead of burn-flex's general convolution and burn's
+//! composed operations. Other backends
+//! (LibTorch) keep burn's own operations: the callers in `models::blocks` route only f32 flex
+//! tensors here.
 
+pub mod activation;
 pub mod same_conv;
+pub mod shuffle;
 
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
@@ -13,24 +17,50 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Shape, Tensor, TensorData};
+use activation::PreluShape;
 use same_conv::SameConv;
+use shuffle::Shuffle;
 
-/// Backends with sisr's "same" convolution.
+/// Backends with sisr's operations.
 #[backend_extension(Flex, Autodiff)]
-pub trait SameConvBackend: Backend {
+pub trait SisrBackend: Backend {
     /// `x` [N, Cin, H, W], `weight` [Cout, Cin, k, k] (k odd), `bias` [Cout] → [N, Cout, H, W];
     /// stride 1, dilation 1, one group, (k − 1)/2 zero padding on every side.
     fn conv2d_same(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// ELU_α, element-wise.
+    fn elu(x: FloatTensor<Self>, alpha: f64) -> FloatTensor<Self>;
+
+    /// PReLU of `x` [N, C, …] with `alpha` [C] (one slope per channel) or [1].
+    fn prelu(x: FloatTensor<Self>, alpha: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Pixel shuffle by `factor`: [N, C·r², H, W] → [N, C, rH, rW].
+    fn pixel_shuffle(x: FloatTensor<Self>, factor: usize) -> FloatTensor<Self>;
 }
 
-/// [`SameConvBackend::conv2d_same`] on high-level tensors (flex devices, plain or autodiff).
+/// [`SisrBackend::conv2d_same`] on high-level tensors (flex devices, plain or autodiff).
 pub fn conv2d_same(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as SameConvBackend>::conv2d_same(
+    Tensor::from_dispatch(<Dispatch as SisrBackend>::conv2d_same(
         x.into_dispatch(),
         weight.into_dispatch(),
         bias.into_dispatch(),
     ))
+}
+
+/// [`SisrBackend::elu`] on high-level tensors (flex devices, plain or autodiff).
+pub fn elu<const D: usize>(x: Tensor<D>, alpha: f64) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as SisrBackend>::elu(x.into_dispatch(), alpha))
+}
+
+/// [`SisrBackend::pixel_shuffle`] on high-level tensors (flex devices, plain or autodiff).
+pub fn pixel_shuffle(x: Tensor<4>, factor: usize) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as SisrBackend>::pixel_shuffle(x.into_dispatch(), factor))
+}
+
+/// [`SisrBackend::prelu`] on high-level tensors (flex devices, plain or autodiff).
+pub fn prelu<const D: usize>(x: Tensor<D>, alpha: Tensor<1>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as SisrBackend>::prelu(x.into_dispatch(), alpha.into_dispatch()))
 }
 
 fn shape_of(x: &FlexTensor, weight: &FlexTensor) -> SameConv {
@@ -45,16 +75,51 @@ fn host(t: &FlexTensor) -> FlexTensor {
     t.to_contiguous()
 }
 
-fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+fn flex_tensor<S: Into<Shape>>(values: Vec<f32>, shape: S) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-impl SameConvBackend for Flex {
+fn prelu_shape(x: &FlexTensor, alpha: &FlexTensor) -> PreluShape {
+    let dims = x.shape().to_vec();
+    let slopes = alpha.shape().num_elements();
+    let channels = if dims.len() > 1 { dims[1] } else { 1 };
+    assert!(x.dtype() == DType::F32 && alpha.dtype() == DType::F32, "prelu runs on f32 tensors only");
+    assert!(slopes == 1 || slopes == channels, "prelu: {slopes} slopes for {channels} channels");
+    PreluShape { channels, plane: dims.iter().skip(2).product() }
+}
+
+/// The shuffle of `x` ([N, C·r², H, W]) by `factor`, and its output shape.
+fn shuffle_of(x: &FlexTensor, factor: usize) -> (Shuffle, [usize; 4]) {
+    let [n, c, height, width] = x.shape().dims();
+    assert!(x.dtype() == DType::F32, "pixel shuffle runs on f32 tensors only");
+    assert!(factor > 0 && c % (factor * factor) == 0, "pixel shuffle: {c} channels are not a multiple of {factor}²");
+    let channels = c / (factor * factor);
+    (Shuffle { planes: n * channels, height, width, factor }, [n, channels, height * factor, width * factor])
+}
+
+impl SisrBackend for Flex {
     fn conv2d_same(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let s = shape_of(&x, &weight);
         let (x, weight, bias) = (host(&x), host(&weight), host(&bias));
         let out = s.forward(x.storage(), weight.storage(), Some(bias.storage()));
         flex_tensor(out, [s.batch, s.cout, s.height, s.width])
+    }
+
+    fn elu(x: FlexTensor, alpha: f64) -> FlexTensor {
+        assert!(x.dtype() == DType::F32, "elu runs on f32 tensors only");
+        let x = host(&x);
+        flex_tensor(activation::elu(x.storage(), alpha as f32), x.shape())
+    }
+
+    fn prelu(x: FlexTensor, alpha: FlexTensor) -> FlexTensor {
+        let s = prelu_shape(&x, &alpha);
+        let (x, alpha) = (host(&x), host(&alpha));
+        flex_tensor(s.forward(x.storage(), alpha.storage()), x.shape())
+    }
+
+    fn pixel_shuffle(x: FlexTensor, factor: usize) -> FlexTensor {
+        let (s, shape) = shuffle_of(&x, factor);
+        flex_tensor(s.forward(host(&x).storage()), shape)
     }
 }
 
@@ -88,7 +153,70 @@ impl Backward<Flex, 3> for SameConvBackward {
     }
 }
 
-impl<C: CheckpointStrategy> SameConvBackend for Autodiff<Flex, C> {
+/// Backward of ELU, from its output.
+#[derive(Debug)]
+struct EluBackward;
+
+impl Backward<Flex, 1> for EluBackward {
+    /// The forward's output and α.
+    type State = (FlexTensor, f64);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = host(&grads.consume::<Flex>(&ops.node));
+        let (y, alpha) = ops.state;
+        if let Some(node) = node_x {
+            let y = host(&y);
+            grads.register::<Flex>(node.id, flex_tensor(activation::elu_grad(y.storage(), grad.storage(), alpha as f32), y.shape()));
+        }
+    }
+}
+
+/// Backward of PReLU: input and slope gradients.
+#[derive(Debug)]
+struct PreluBackward;
+
+impl Backward<Flex, 2> for PreluBackward {
+    /// The forward's input and slopes.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x, node_alpha] = ops.parents;
+        let grad = host(&grads.consume::<Flex>(&ops.node));
+        let (x, alpha) = ops.state;
+        let s = prelu_shape(&x, &alpha);
+        let (x, alpha) = (host(&x), host(&alpha));
+        let (dx, dalpha) = s.backward(x.storage(), alpha.storage(), grad.storage());
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, flex_tensor(dx, x.shape()));
+        }
+        if let Some(node) = node_alpha {
+            grads.register::<Flex>(node.id, flex_tensor(dalpha, alpha.shape()));
+        }
+    }
+}
+
+/// Backward of pixel shuffle: the inverse shuffle of the gradient.
+#[derive(Debug)]
+struct ShuffleBackward;
+
+impl Backward<Flex, 1> for ShuffleBackward {
+    /// The forward's input shape and factor.
+    type State = (Shape, usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = host(&grads.consume::<Flex>(&ops.node));
+        let (shape, factor) = ops.state;
+        if let Some(node) = node_x {
+            let [n, c, height, width] = shape.dims();
+            let s = Shuffle { planes: n * c / (factor * factor), height, width, factor };
+            grads.register::<Flex>(node.id, flex_tensor(s.inverse(grad.storage()), shape));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> SisrBackend for Autodiff<Flex, C> {
     fn conv2d_same(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
         match SameConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
@@ -99,6 +227,37 @@ impl<C: CheckpointStrategy> SameConvBackend for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(Flex::conv2d_same(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
             }
+        }
+    }
+
+    fn elu(x: FloatTensor<Self>, alpha: f64) -> FloatTensor<Self> {
+        match EluBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let y = Flex::elu(x.into_primitive(), alpha);
+                prep.finish((y.clone(), alpha), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::elu(x.into_primitive(), alpha)),
+        }
+    }
+
+    fn prelu(x: FloatTensor<Self>, alpha: FloatTensor<Self>) -> FloatTensor<Self> {
+        match PreluBackward.prepare::<C>([x.node(), alpha.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (x, alpha) = (x.primitive().clone(), alpha.primitive().clone());
+                let y = Flex::prelu(x.clone(), alpha.clone());
+                prep.finish((x, alpha), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::prelu(x.into_primitive(), alpha.into_primitive())),
+        }
+    }
+
+    fn pixel_shuffle(x: FloatTensor<Self>, factor: usize) -> FloatTensor<Self> {
+        match ShuffleBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let shape = x.primitive().shape();
+                prep.finish((shape, factor), Flex::pixel_shuffle(x.into_primitive(), factor))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::pixel_shuffle(x.into_primitive(), factor)),
         }
     }
 }
