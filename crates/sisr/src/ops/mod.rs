@@ -3,9 +3,8 @@
 //! The stride-1 "same" convolution that every network is made of ([`same_conv`]), the ELU
 //! and PReLU activations ([`activation`]) and pixel shuffle ([`shuffle`]), run on flex by host
 //! kernels, forward and backward, instead of burn-flex's general convolution and burn's
-//! composed operations. Other backends
-//! (LibTorch) keep burn's own operations: the callers in `models::blocks` route only f32 flex
-//! tensors here.
+//! composed operations. Other backends (LibTorch) keep burn's own operations: the callers in
+//! `models::blocks` route only f32 flex tensors here.
 
 pub mod activation;
 pub mod same_conv;
