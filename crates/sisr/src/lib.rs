@@ -47,6 +47,8 @@ impl Backend {
     }
 
     /// The backend's device, or why this build cannot run it.
+    // burn marks its LibTorch backend deprecated; it is still the way to PyTorch's kernels.
+    #[cfg_attr(feature = "tch", allow(deprecated))]
     pub fn device(self) -> Result<burn::tensor::Device, String> {
         match self {
             Backend::Flex => Ok(default_device()),

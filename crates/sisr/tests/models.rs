@@ -247,14 +247,31 @@ fn a_fresh_dcscn_outputs_its_bicubic_skip() {
     }
 }
 
-/// sisr's flex convolution (`blocks::conv_forward`, host kernels with their own backward)
-/// against burn's `Conv2d` on the same device: same values, same gradients for the input, the
-/// weight and the bias, for 1×1, 3×3 and 5×5 kernels, with and without bias. The 3×3 case is
-/// taller than one work band of the kernel.
+/// The devices with sisr's own operations (`sisr::ops`): flex, and LibTorch's CPU in a `tch`
+/// build; autodiff, so that the tests below check gradients too.
+fn ops_devices() -> Vec<Device> {
+    #[allow(unused_mut)]
+    let mut devices = vec![Device::flex()];
+    #[cfg(feature = "tch")]
+    #[allow(deprecated)] // burn marks its LibTorch backend deprecated
+    devices.push(Device::libtorch());
+    devices.into_iter().map(|d| d.autodiff()).collect()
+}
+
+/// sisr's convolution (`blocks::conv_forward`: host kernels on flex, ATen's on LibTorch, each
+/// with its own backward) against burn's `Conv2d` on the same device: same values, same
+/// gradients for the input, the weight and the bias, for 1×1, 3×3 and 5×5 kernels, with and
+/// without bias. The 3×3 case is taller than one work band of the flex kernel.
 #[test]
-fn flex_same_convolution_matches_burns_values_and_gradients() {
+fn sisr_same_convolution_matches_burns_values_and_gradients() {
+    for dev in ops_devices() {
+        same_convolution_matches_burn(&dev);
+    }
+}
+
+fn same_convolution_matches_burn(dev: &Device) {
     use sisr::models::blocks::{Init, conv, conv_forward};
-    let dev = device().autodiff();
+    let dev = dev.clone();
     for (i, &(cin, cout, k, bias, h, w)) in
         [(3, 5, 3, true, 70, 40), (4, 2, 1, true, 6, 9), (2, 3, 5, false, 7, 3), (1, 6, 3, true, 9, 8)].iter().enumerate()
     {
@@ -275,7 +292,7 @@ fn flex_same_convolution_matches_burns_values_and_gradients() {
             assert_eq!(a.len(), b.len());
             let scale = b.iter().fold(1f32, |m, v| m.max(v.abs()));
             for (j, (p, q)) in a.iter().zip(b).enumerate() {
-                assert!((p - q).abs() <= 1e-5 * scale, "case {i} {what}[{j}]: {p} vs {q}");
+                assert!((p - q).abs() <= 1e-5 * scale, "{dev:?} case {i} {what}[{j}]: {p} vs {q}");
             }
         };
         close(&ours.0, &burns.0, "output");
@@ -288,12 +305,18 @@ fn flex_same_convolution_matches_burns_values_and_gradients() {
     }
 }
 
-/// sisr's flex ELU and PReLU (one host pass each way) against burn's composed operations:
-/// same values, same input and slope gradients.
+/// sisr's ELU and PReLU (one host pass each way on flex, ATen's kernels on LibTorch) against
+/// burn's composed operations: same values, same input and slope gradients.
 #[test]
-fn flex_activations_match_burns_values_and_gradients() {
+fn sisr_activations_match_burns_values_and_gradients() {
+    for dev in ops_devices() {
+        activations_match_burn(&dev);
+    }
+}
+
+fn activations_match_burn(dev: &Device) {
     use sisr::models::blocks::{elu, prelu_forward};
-    let dev = device().autodiff();
+    let dev = dev.clone();
     let shape = [2, 3, 5, 4];
     let values = |seed: u64, span: u64| {
         // Off zero, where the composed ELU's gradient is 1 + α (both clamps pass) and the
@@ -306,7 +329,7 @@ fn flex_activations_match_burns_values_and_gradients() {
     let close = |a: &[f32], b: &[f32], what: &str| {
         assert_eq!(a.len(), b.len());
         for (j, (p, q)) in a.iter().zip(b).enumerate() {
-            assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "{what}[{j}]: {p} vs {q}");
+            assert!((p - q).abs() <= 1e-5 * (1.0 + q.abs()), "{dev:?} {what}[{j}]: {p} vs {q}");
         }
     };
 
@@ -337,11 +360,18 @@ fn flex_activations_match_burns_values_and_gradients() {
     }
 }
 
-/// sisr's flex pixel shuffle against burn's `PixelShuffle`: same values and input gradient.
+/// sisr's pixel shuffle (host kernel on flex, ATen's on LibTorch) against burn's
+/// `PixelShuffle`: same values and input gradient.
 #[test]
-fn flex_pixel_shuffle_matches_burns_values_and_gradients() {
+fn sisr_pixel_shuffle_matches_burns_values_and_gradients() {
+    for dev in ops_devices() {
+        pixel_shuffle_matches_burn(&dev);
+    }
+}
+
+fn pixel_shuffle_matches_burn(dev: &Device) {
     use sisr::models::blocks::shuffle_forward;
-    let dev = device().autodiff();
+    let dev = dev.clone();
     for r in [2, 3] {
         let ps = PixelShuffleConfig::new(r).init();
         let shape = [2, 2 * r * r, 3, 4];
@@ -354,6 +384,6 @@ fn flex_pixel_shuffle_matches_burns_values_and_gradients() {
             let grads = (y.clone() * g.clone()).sum().backward();
             (y.inner().try_into_vec_as::<f32>().unwrap(), x.grad(&grads).unwrap().try_into_vec_as::<f32>().unwrap())
         };
-        assert_eq!(run(true), run(false), "factor {r}");
+        assert_eq!(run(true), run(false), "{dev:?} factor {r}");
     }
 }

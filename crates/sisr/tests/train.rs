@@ -220,11 +220,23 @@ fn patches_come_only_from_images_they_fit_in() {
 }
 
 /// DCSCN's dropout (C4): on a device that trains, the device's seed alone fixes the masks
-/// (exact resume) and two seeds differ; `valid()` turns it off.
+/// (exact resume) and two seeds differ; `valid()` turns it off. On flex, and on LibTorch's CPU
+/// in a `tch` build (both draw the mask on the host).
 #[test]
 fn dcscn_dropout_follows_the_device_seed_and_is_off_for_inference() {
     let (_serial, _root) = setup();
-    let dev = sisr::default_device().autodiff();
+    #[allow(unused_mut)]
+    let mut devices = vec![sisr::default_device()];
+    #[cfg(feature = "tch")]
+    #[allow(deprecated)] // burn marks its LibTorch backend deprecated
+    devices.push(burn::tensor::Device::libtorch());
+    for inner in devices {
+        dropout_follows_the_device_seed(inner);
+    }
+}
+
+fn dropout_follows_the_device_seed(inner: burn::tensor::Device) {
+    let dev = inner.clone().autodiff();
     // DCSCN starts with L = 0 (its output is then the bicubic skip alone): random weights.
     let net = common::random_network(ModelKind::Dcscn, 2, &dev);
     let lr: Vec<f32> = (0..16 * 16).map(|i| ((i * 37) % 251) as f32).collect();
@@ -242,6 +254,5 @@ fn dcscn_dropout_follows_the_device_seed_and_is_off_for_inference() {
     assert_eq!(run(&net, &dev, Some(1)), run(&net, &dev, Some(1)));
     assert_ne!(run(&net, &dev, Some(1)), run(&net, &dev, Some(2)));
     let valid = net.valid();
-    let inner = sisr::default_device();
     assert_eq!(run(&valid, &inner, Some(1)), run(&valid, &inner, Some(2)));
 }

@@ -37,9 +37,9 @@ pub fn conv(device: &Device, cin: usize, cout: usize, k: usize, bias: bool, init
     c
 }
 
-/// Applies `c` to `x`. On flex, stride-1 "same" convolutions (every convolution of these
-/// networks) run on sisr's host kernels, forward and backward (`ops::same_conv`); anything else,
-/// and every other backend, goes through burn's `Conv2d`.
+/// Applies `c` to `x`. Stride-1 "same" convolutions (every convolution of these networks) run
+/// on sisr's operations, forward and backward (`crate::ops`): host kernels on flex, ATen's on
+/// LibTorch; anything else, and every other backend, goes through burn's `Conv2d`.
 pub fn conv_forward(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [k, kw] = c.kernel_size;
     let p = k / 2;
@@ -49,7 +49,7 @@ pub fn conv_forward(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         && c.dilation == [1, 1]
         && c.groups == 1
         && c.padding == PaddingConfig2d::Explicit(p, p, p, p);
-    if !same || !on_host(&x) {
+    if !same || !has_sisr_ops(&x) {
         return c.forward(x);
     }
     let bias = match &c.bias {
@@ -59,19 +59,25 @@ pub fn conv_forward(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     crate::ops::conv2d_same(x, c.weight.val(), bias)
 }
 
-/// Whether `x` takes sisr's host operations (`crate::ops`): f32 on flex, plain or autodiff.
-fn on_host<const D: usize>(x: &Tensor<D>) -> bool {
-    x.dtype() == DType::F32 && x.device().inner() == Device::flex()
+/// Whether `x` takes sisr's operations (`crate::ops`): f32 on flex or LibTorch, plain or
+/// autodiff.
+fn has_sisr_ops<const D: usize>(x: &Tensor<D>) -> bool {
+    let device = x.device().inner();
+    #[cfg(feature = "tch")]
+    let libtorch = matches!(device.as_dispatch(), burn::backend::DispatchDevice::LibTorch(_));
+    #[cfg(not(feature = "tch"))]
+    let libtorch = false;
+    x.dtype() == DType::F32 && (device == Device::flex() || libtorch)
 }
 
-/// Applies `p` to `x`; on flex one host pass each way (`ops::activation`).
+/// Applies `p` to `x`; on flex and LibTorch one kernel each way (`crate::ops`).
 pub fn prelu_forward(p: &PRelu, x: Tensor<4>) -> Tensor<4> {
-    if on_host(&x) { crate::ops::prelu(x, p.alpha.val()) } else { p.forward(x) }
+    if has_sisr_ops(&x) { crate::ops::prelu(x, p.alpha.val()) } else { p.forward(x) }
 }
 
-/// Applies `ps` to `x`; on flex one host pass each way (`ops::shuffle`).
+/// Applies `ps` to `x`; on flex and LibTorch one kernel each way (`crate::ops`).
 pub fn shuffle_forward(ps: &PixelShuffle, x: Tensor<4>) -> Tensor<4> {
-    if on_host(&x) { crate::ops::pixel_shuffle(x, ps.upscale_factor) } else { ps.forward(x) }
+    if has_sisr_ops(&x) { crate::ops::pixel_shuffle(x, ps.upscale_factor) } else { ps.forward(x) }
 }
 
 pub fn prelu(device: &Device, channels: usize, init: f64) -> PRelu {
@@ -187,9 +193,9 @@ impl SpatialAttention {
 
 /// ELU_α(x) = x for x > 0, α(eˣ − 1) otherwise, written so that neither the value nor the
 /// gradient overflows for large positive x (eˣ is only taken of min(x, 0)).
-/// On flex one host pass each way (`ops::activation`).
+/// On flex and LibTorch through sisr's operations (`crate::ops`).
 pub fn elu(x: Tensor<4>, alpha: f64) -> Tensor<4> {
-    if on_host(&x) {
+    if has_sisr_ops(&x) {
         return crate::ops::elu(x, alpha);
     }
     x.clone().clamp_min(0.0) + x.clamp_max(0.0).exp().sub_scalar(1.0).mul_scalar(alpha)
@@ -206,11 +212,12 @@ pub fn mean_shift(x: Tensor<4>, rgb_range: f64, sign: f64) -> Tensor<4> {
 
 /// Inverted dropout (kept values scaled by 1/keep) in training, identity otherwise.
 ///
-/// Same semantics as burn's `Dropout`. On flex (a host backend) the mask is drawn in parallel,
-/// in fixed-size chunks, already scaled: burn's draws it element by element on one thread and
-/// scales in a second pass, which took about a sixth of a DCSCN training step there. The
-/// chunks' seed comes from the device's generator, so `Device::seed` still fixes every mask
-/// (exact resume) whatever the thread count. Other backends draw the mask where the tensor
+/// Same semantics as burn's `Dropout`. On the CPU (flex, LibTorch's CPU device) the mask is
+/// drawn here in parallel, in fixed-size chunks, already scaled: burn's draws it element by
+/// element on one thread and scales in a second pass, which took about a sixth of a DCSCN
+/// training step on flex and a tenth on LibTorch (whose Bernoulli kernel is serial on non-Intel
+/// CPUs). The chunks' seed comes from the device's generator, so `Device::seed` still fixes
+/// every mask (exact resume) whatever the thread count. GPUs draw the mask where the tensor
 /// lives, as burn does.
 #[derive(Module, Debug)]
 pub struct Dropout {
@@ -229,7 +236,7 @@ impl Dropout {
             return x;
         }
         let device = x.device();
-        if device.clone().inner() != Device::flex() {
+        if !on_cpu(&device) {
             return burn::nn::DropoutConfig::new(1.0 - self.keep).init().forward(x);
         }
         let seed_bits: Vec<f32> = Tensor::<1>::random([2], burn::tensor::Distribution::Default, &device).try_into_vec_as::<f32>().expect("f32 seed");
@@ -238,6 +245,17 @@ impl Dropout {
         let mask = dropout_mask(shape.num_elements(), self.keep, seed);
         x * Tensor::from_data(TensorData::new(mask, shape), &device)
     }
+}
+
+/// Whether `device` computes in this process's memory: flex, or LibTorch's CPU device.
+fn on_cpu(device: &Device) -> bool {
+    let device = device.clone().inner();
+    #[cfg(feature = "tch")]
+    #[allow(deprecated)] // burn marks its LibTorch backend deprecated
+    let libtorch_cpu = device == Device::libtorch();
+    #[cfg(not(feature = "tch"))]
+    let libtorch_cpu = false;
+    device == Device::flex() || libtorch_cpu
 }
 
 /// `n` values, each 1/keep with probability `keep` and 0 otherwise, from `seed` alone.

@@ -3,12 +3,18 @@
 //! The stride-1 "same" convolution that every network is made of ([`same_conv`]), the ELU
 //! and PReLU activations ([`activation`]) and pixel shuffle ([`shuffle`]), run on flex by host
 //! kernels, forward and backward, instead of burn-flex's general convolution and burn's
-//! composed operations. Other backends (LibTorch) keep burn's own operations: the callers in
-//! `models::blocks` route only f32 flex tensors here.
+//! composed operations; on LibTorch (`tch` feature) by ATen's own kernels, forward and backward
+//! (`torch`). The callers in `models::blocks` route f32 tensors of these two backends here.
+
+// burn marks its LibTorch backend deprecated (the `LibTorch` routes the extension macro writes);
+// it is still the way to PyTorch's kernels.
+#![cfg_attr(feature = "tch", allow(deprecated))]
 
 pub mod activation;
 pub mod same_conv;
 pub mod shuffle;
+#[cfg(feature = "tch")]
+mod torch;
 
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
@@ -22,7 +28,7 @@ use same_conv::SameConv;
 use shuffle::Shuffle;
 
 /// Backends with sisr's operations.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, LibTorch: cfg(feature = "tch"), Autodiff)]
 pub trait SisrBackend: Backend {
     /// `x` [N, Cin, H, W], `weight` [Cout, Cin, k, k] (k odd), `bias` [Cout] → [N, Cout, H, W];
     /// stride 1, dilation 1, one group, (k − 1)/2 zero padding on every side.
@@ -38,7 +44,7 @@ pub trait SisrBackend: Backend {
     fn pixel_shuffle(x: FloatTensor<Self>, factor: usize) -> FloatTensor<Self>;
 }
 
-/// [`SisrBackend::conv2d_same`] on high-level tensors (flex devices, plain or autodiff).
+/// [`SisrBackend::conv2d_same`] on high-level tensors (flex or LibTorch, plain or autodiff).
 pub fn conv2d_same(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as SisrBackend>::conv2d_same(
         x.into_dispatch(),
@@ -47,17 +53,17 @@ pub fn conv2d_same(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4
     ))
 }
 
-/// [`SisrBackend::elu`] on high-level tensors (flex devices, plain or autodiff).
+/// [`SisrBackend::elu`] on high-level tensors (flex or LibTorch, plain or autodiff).
 pub fn elu<const D: usize>(x: Tensor<D>, alpha: f64) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as SisrBackend>::elu(x.into_dispatch(), alpha))
 }
 
-/// [`SisrBackend::pixel_shuffle`] on high-level tensors (flex devices, plain or autodiff).
+/// [`SisrBackend::pixel_shuffle`] on high-level tensors (flex or LibTorch, plain or autodiff).
 pub fn pixel_shuffle(x: Tensor<4>, factor: usize) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as SisrBackend>::pixel_shuffle(x.into_dispatch(), factor))
 }
 
-/// [`SisrBackend::prelu`] on high-level tensors (flex devices, plain or autodiff).
+/// [`SisrBackend::prelu`] on high-level tensors (flex or LibTorch, plain or autodiff).
 pub fn prelu<const D: usize>(x: Tensor<D>, alpha: Tensor<1>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as SisrBackend>::prelu(x.into_dispatch(), alpha.into_dispatch()))
 }
