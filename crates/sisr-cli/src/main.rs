@@ -71,16 +71,17 @@ impl LimitArgs {
     }
 }
 
-/// glibc hands large freed blocks back to the kernel at once (blocks above an adaptive mmap
-/// threshold, and the heap top past a trim threshold), so each layer's new output buffer costs
-/// page faults and kernel zeroing again: a quarter of DCSCN's 256² inference time on flex.
-/// Serve blocks up to 32 MiB (glibc's largest threshold) from the heap and keep freed memory
-/// for reuse. Peak memory is unchanged; resident memory stays at the peak until exit.
+/// glibc hands large freed blocks back to the kernel at once (blocks above an mmap threshold,
+/// at most 32 MiB, and the heap top past a trim threshold), so each layer's new output buffer
+/// costs page faults and kernel zeroing again: a quarter of DCSCN's 256² inference time on
+/// flex, and a third of its 1280×720 time, whose feature maps are larger than any threshold,
+/// on flex and LibTorch. Serve every block from the heap (no mmap) and keep freed memory for
+/// reuse. Resident memory stays at the peak until exit.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() {
     // SAFETY: mallopt only changes allocator parameters; called before any other thread starts.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
