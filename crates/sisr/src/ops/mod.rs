@@ -128,31 +128,78 @@ impl SisrBackend for Flex {
     }
 }
 
-/// Backward of the convolution: input gradient, and weight and bias gradients, each computed
-/// only when its parent is tracked.
+/// The backward kernels of sisr's operations on one backend, from which one generic
+/// implementation of [`SisrBackend`] for `Autodiff<B>` builds its backward passes.
+pub trait SisrGrads: SisrBackend {
+    /// Gradients of `conv2d_same(x, weight, bias)` for the input, the weight and the bias,
+    /// from the output gradient `grad`; `None` where `wanted` is false, or computed anyway.
+    fn conv2d_same_grads(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        wanted: [bool; 3],
+    ) -> [Option<FloatTensor<Self>>; 3];
+
+    /// ELU's input gradient, from its output `y`.
+    fn elu_grad(y: FloatTensor<Self>, grad: FloatTensor<Self>, alpha: f64) -> FloatTensor<Self>;
+
+    /// PReLU's input and slope gradients.
+    fn prelu_grads(x: FloatTensor<Self>, alpha: FloatTensor<Self>, grad: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// The inverse of `pixel_shuffle(·, factor)`: pixel shuffle's input gradient.
+    fn pixel_unshuffle(grad: FloatTensor<Self>, factor: usize) -> FloatTensor<Self>;
+}
+
+impl SisrGrads for Flex {
+    fn conv2d_same_grads(x: FlexTensor, weight: FlexTensor, grad: FlexTensor, wanted: [bool; 3]) -> [Option<FlexTensor>; 3] {
+        let s = shape_of(&x, &weight);
+        let grad = host(&grad);
+        let dx = wanted[0].then(|| flex_tensor(s.input_grad(host(&weight).storage(), grad.storage()), [s.batch, s.cin, s.height, s.width]));
+        let (dw, db) = if wanted[1] || wanted[2] {
+            let (dw, db) = s.weight_grad(host(&x).storage(), grad.storage());
+            (Some(flex_tensor(dw, [s.cout, s.cin, s.k, s.k])), Some(flex_tensor(db, [s.cout])))
+        } else {
+            (None, None)
+        };
+        [dx, dw, db]
+    }
+
+    fn elu_grad(y: FlexTensor, grad: FlexTensor, alpha: f64) -> FlexTensor {
+        let (y, grad) = (host(&y), host(&grad));
+        flex_tensor(activation::elu_grad(y.storage(), grad.storage(), alpha as f32), y.shape())
+    }
+
+    fn prelu_grads(x: FlexTensor, alpha: FlexTensor, grad: FlexTensor) -> (FlexTensor, FlexTensor) {
+        let s = prelu_shape(&x, &alpha);
+        let (x, alpha, grad) = (host(&x), host(&alpha), host(&grad));
+        let (dx, dalpha) = s.backward(x.storage(), alpha.storage(), grad.storage());
+        (flex_tensor(dx, x.shape()), flex_tensor(dalpha, alpha.shape()))
+    }
+
+    fn pixel_unshuffle(grad: FlexTensor, factor: usize) -> FlexTensor {
+        let [n, c, rows, cols] = grad.shape().dims();
+        let (height, width) = (rows / factor, cols / factor);
+        let s = Shuffle { planes: n * c, height, width, factor };
+        flex_tensor(s.inverse(host(&grad).storage()), [n, c * factor * factor, height, width])
+    }
+}
+
+/// Backward of the convolution: input gradient, and weight and bias gradients, each where its
+/// parent is tracked.
 #[derive(Debug)]
 struct SameConvBackward;
 
-impl Backward<Flex, 3> for SameConvBackward {
+impl<B: SisrGrads> Backward<B, 3> for SameConvBackward {
     /// The forward's input and weight.
-    type State = (FlexTensor, FlexTensor);
+    type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [node_x, node_weight, node_bias] = ops.parents;
-        let grad = host(&grads.consume::<Flex>(&ops.node));
+        let grad = grads.consume::<B>(&ops.node);
         let (x, weight) = ops.state;
-        let s = shape_of(&x, &weight);
-        if let Some(node) = node_x {
-            let dx = s.input_grad(host(&weight).storage(), grad.storage());
-            grads.register::<Flex>(node.id, flex_tensor(dx, [s.batch, s.cin, s.height, s.width]));
-        }
-        if node_weight.is_some() || node_bias.is_some() {
-            let (dw, db) = s.weight_grad(host(&x).storage(), grad.storage());
-            if let Some(node) = node_weight {
-                grads.register::<Flex>(node.id, flex_tensor(dw, [s.cout, s.cin, s.k, s.k]));
-            }
-            if let Some(node) = node_bias {
-                grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(db, [s.cout])));
+        let wanted = ops.parents.each_ref().map(Option::is_some);
+        for (node, gradient) in ops.parents.into_iter().zip(B::conv2d_same_grads(x, weight, grad, wanted)) {
+            if let (Some(node), Some(gradient)) = (node, gradient) {
+                grads.register::<B>(node.id, gradient);
             }
         }
     }
@@ -162,17 +209,16 @@ impl Backward<Flex, 3> for SameConvBackward {
 #[derive(Debug)]
 struct EluBackward;
 
-impl Backward<Flex, 1> for EluBackward {
+impl<B: SisrGrads> Backward<B, 1> for EluBackward {
     /// The forward's output and α.
-    type State = (FlexTensor, f64);
+    type State = (FloatTensor<B>, f64);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [node_x] = ops.parents;
-        let grad = host(&grads.consume::<Flex>(&ops.node));
+        let grad = grads.consume::<B>(&ops.node);
         let (y, alpha) = ops.state;
         if let Some(node) = node_x {
-            let y = host(&y);
-            grads.register::<Flex>(node.id, flex_tensor(activation::elu_grad(y.storage(), grad.storage(), alpha as f32), y.shape()));
+            grads.register::<B>(node.id, B::elu_grad(y, grad, alpha));
         }
     }
 }
@@ -181,22 +227,20 @@ impl Backward<Flex, 1> for EluBackward {
 #[derive(Debug)]
 struct PreluBackward;
 
-impl Backward<Flex, 2> for PreluBackward {
+impl<B: SisrGrads> Backward<B, 2> for PreluBackward {
     /// The forward's input and slopes.
-    type State = (FlexTensor, FlexTensor);
+    type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [node_x, node_alpha] = ops.parents;
-        let grad = host(&grads.consume::<Flex>(&ops.node));
+        let grad = grads.consume::<B>(&ops.node);
         let (x, alpha) = ops.state;
-        let s = prelu_shape(&x, &alpha);
-        let (x, alpha) = (host(&x), host(&alpha));
-        let (dx, dalpha) = s.backward(x.storage(), alpha.storage(), grad.storage());
+        let (dx, dalpha) = B::prelu_grads(x, alpha, grad);
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex_tensor(dx, x.shape()));
+            grads.register::<B>(node.id, dx);
         }
         if let Some(node) = node_alpha {
-            grads.register::<Flex>(node.id, flex_tensor(dalpha, alpha.shape()));
+            grads.register::<B>(node.id, dalpha);
         }
     }
 }
@@ -205,43 +249,38 @@ impl Backward<Flex, 2> for PreluBackward {
 #[derive(Debug)]
 struct ShuffleBackward;
 
-impl Backward<Flex, 1> for ShuffleBackward {
-    /// The forward's input shape and factor.
-    type State = (Shape, usize);
+impl<B: SisrGrads> Backward<B, 1> for ShuffleBackward {
+    /// The factor.
+    type State = usize;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [node_x] = ops.parents;
-        let grad = host(&grads.consume::<Flex>(&ops.node));
-        let (shape, factor) = ops.state;
+        let grad = grads.consume::<B>(&ops.node);
         if let Some(node) = node_x {
-            let [n, c, height, width] = shape.dims();
-            let s = Shuffle { planes: n * c / (factor * factor), height, width, factor };
-            grads.register::<Flex>(node.id, flex_tensor(s.inverse(grad.storage()), shape));
+            grads.register::<B>(node.id, B::pixel_unshuffle(grad, ops.state));
         }
     }
 }
 
-impl<C: CheckpointStrategy> SisrBackend for Autodiff<Flex, C> {
+impl<B: SisrGrads, C: CheckpointStrategy> SisrBackend for Autodiff<B, C> {
     fn conv2d_same(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
         match SameConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
-                let out = Flex::conv2d_same(x.clone(), weight.clone(), bias.into_primitive());
+                let out = B::conv2d_same(x.clone(), weight.clone(), bias.into_primitive());
                 prep.finish((x, weight), out)
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(Flex::conv2d_same(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
-            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv2d_same(x.into_primitive(), weight.into_primitive(), bias.into_primitive())),
         }
     }
 
     fn elu(x: FloatTensor<Self>, alpha: f64) -> FloatTensor<Self> {
         match EluBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let y = Flex::elu(x.into_primitive(), alpha);
+                let y = B::elu(x.into_primitive(), alpha);
                 prep.finish((y.clone(), alpha), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::elu(x.into_primitive(), alpha)),
+            OpsKind::UnTracked(prep) => prep.finish(B::elu(x.into_primitive(), alpha)),
         }
     }
 
@@ -249,20 +288,17 @@ impl<C: CheckpointStrategy> SisrBackend for Autodiff<Flex, C> {
         match PreluBackward.prepare::<C>([x.node(), alpha.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let (x, alpha) = (x.primitive().clone(), alpha.primitive().clone());
-                let y = Flex::prelu(x.clone(), alpha.clone());
+                let y = <B as SisrBackend>::prelu(x.clone(), alpha.clone());
                 prep.finish((x, alpha), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::prelu(x.into_primitive(), alpha.into_primitive())),
+            OpsKind::UnTracked(prep) => prep.finish(<B as SisrBackend>::prelu(x.into_primitive(), alpha.into_primitive())),
         }
     }
 
     fn pixel_shuffle(x: FloatTensor<Self>, factor: usize) -> FloatTensor<Self> {
         match ShuffleBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let shape = x.primitive().shape();
-                prep.finish((shape, factor), Flex::pixel_shuffle(x.into_primitive(), factor))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::pixel_shuffle(x.into_primitive(), factor)),
+            OpsKind::Tracked(prep) => prep.finish(factor, B::pixel_shuffle(x.into_primitive(), factor)),
+            OpsKind::UnTracked(prep) => prep.finish(B::pixel_shuffle(x.into_primitive(), factor)),
         }
     }
 }

@@ -10,13 +10,9 @@
 // burn marks its LibTorch backend deprecated; it is still the way to PyTorch's kernels.
 #![allow(deprecated)]
 
-use super::SisrBackend;
-use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use super::{SisrBackend, SisrGrads};
+use burn::backend::LibTorch;
 use burn::backend::libtorch::TchTensor;
-use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, LibTorch};
 use tch::Tensor;
 
 /// (k − 1)/2 for a `[Cout, Cin, k, k]` weight.
@@ -74,143 +70,33 @@ impl SisrBackend for LibTorch {
     }
 }
 
-/// Convolution backward through ATen's `_slow_conv2d_backward` (im2col and GEMM, the three
-/// gradients from one call).
-#[derive(Debug)]
-struct SameConvBackward;
-
-impl Backward<LibTorch, 3> for SameConvBackward {
-    /// The forward's input and weight.
-    type State = (TchTensor, TchTensor);
-
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [node_x, node_weight, node_bias] = ops.parents;
-        let grad = grads.consume::<LibTorch>(&ops.node).tensor.contiguous();
-        let (x, weight) = ops.state;
-        let (x, weight) = (x.tensor.contiguous(), weight.tensor.contiguous());
-        let k = weight.size()[2];
-        let p = same_padding(&weight);
-        // ATen's out= variant takes defined tensors only (it resizes them), so all three
-        // gradients are computed; the unwanted ones are small or the first layer's.
+impl SisrGrads for LibTorch {
+    /// ATen's `_slow_conv2d_backward` (im2col and GEMM), the three gradients from one call. Its
+    /// out= variant takes defined tensors only (it resizes them), so all three are computed;
+    /// an unwanted one is small or the first layer's.
+    fn conv2d_same_grads(x: TchTensor, weight: TchTensor, grad: TchTensor, _wanted: [bool; 3]) -> [Option<TchTensor>; 3] {
+        let (x, weight, grad) = (x.tensor.contiguous(), weight.tensor.contiguous(), grad.tensor.contiguous());
+        let (k, p) = (weight.size()[2], same_padding(&weight));
         let out = || Tensor::empty([0], (grad.kind(), grad.device()));
-        let (dx, dw, db) = x.internal_slow_conv2d_backward(
-            &out(),
-            &out(),
-            &out(),
-            &grad,
-            &weight,
-            [k, k],
-            [1, 1],
-            [p, p],
-        );
-        for (node, gradient) in [(node_x, dx), (node_weight, dw), (node_bias, db)] {
-            if let Some(node) = node {
-                grads.register::<LibTorch>(node.id, TchTensor::new(gradient));
-            }
-        }
+        let (dx, dw, db) = x.internal_slow_conv2d_backward(&out(), &out(), &out(), &grad, &weight, [k, k], [1, 1], [p, p]);
+        [dx, dw, db].map(|t| Some(TchTensor::new(t)))
     }
-}
 
-/// Backward of ELU, from its output (ATen's `elu_backward`).
-#[derive(Debug)]
-struct EluBackward;
-
-impl Backward<LibTorch, 1> for EluBackward {
-    /// The forward's output and α.
-    type State = (TchTensor, f64);
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [node_x] = ops.parents;
-        let grad = grads.consume::<LibTorch>(&ops.node);
-        let (y, alpha) = ops.state;
-        if let Some(node) = node_x {
-            let dx = Tensor::elu_backward(&grad.tensor, alpha, 1.0, 1.0, true, &y.tensor);
-            grads.register::<LibTorch>(node.id, TchTensor::new(dx));
-        }
+    /// ATen's `elu_backward`, from the output.
+    fn elu_grad(y: TchTensor, grad: TchTensor, alpha: f64) -> TchTensor {
+        TchTensor::new(Tensor::elu_backward(&grad.tensor, alpha, 1.0, 1.0, true, &y.tensor))
     }
-}
 
-/// Backward of PReLU: input and slope gradients (ATen's `_prelu_kernel_backward`).
-#[derive(Debug)]
-struct PreluBackward;
-
-impl Backward<LibTorch, 2> for PreluBackward {
-    /// The forward's input and slopes.
-    type State = (TchTensor, TchTensor);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [node_x, node_alpha] = ops.parents;
-        let grad = grads.consume::<LibTorch>(&ops.node);
-        let (x, alpha) = ops.state;
+    /// ATen's `_prelu_kernel_backward`; its slope gradient is per element, the slopes' is its
+    /// sum over the rest.
+    fn prelu_grads(x: TchTensor, alpha: TchTensor, grad: TchTensor) -> (TchTensor, TchTensor) {
         let slopes = broadcast_slopes(&x.tensor, &alpha.tensor);
         let (dx, dslopes) = x.tensor.internal_prelu_kernel_backward(&grad.tensor, &slopes);
-        if let Some(node) = node_x {
-            grads.register::<LibTorch>(node.id, TchTensor::new(dx));
-        }
-        if let Some(node) = node_alpha {
-            // The kernel's slope gradient is per element; the slopes' is its sum over the rest.
-            let dalpha = dslopes.sum_to_size(slopes.size().as_slice()).reshape(alpha.tensor.size().as_slice());
-            grads.register::<LibTorch>(node.id, TchTensor::new(dalpha));
-        }
-    }
-}
-
-/// Backward of pixel shuffle: ATen's pixel unshuffle of the gradient.
-#[derive(Debug)]
-struct ShuffleBackward;
-
-impl Backward<LibTorch, 1> for ShuffleBackward {
-    /// The factor.
-    type State = usize;
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-        let [node_x] = ops.parents;
-        let grad = grads.consume::<LibTorch>(&ops.node);
-        if let Some(node) = node_x {
-            grads.register::<LibTorch>(node.id, TchTensor::new(grad.tensor.pixel_unshuffle(ops.state as i64)));
-        }
-    }
-}
-
-impl<C: CheckpointStrategy> SisrBackend for Autodiff<LibTorch, C> {
-    fn conv2d_same(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
-        match SameConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
-                let out = LibTorch::conv2d_same(x.clone(), weight.clone(), bias.into_primitive());
-                prep.finish((x, weight), out)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(LibTorch::conv2d_same(x.into_primitive(), weight.into_primitive(), bias.into_primitive()))
-            }
-        }
+        let dalpha = dslopes.sum_to_size(slopes.size().as_slice()).reshape(alpha.tensor.size().as_slice());
+        (TchTensor::new(dx), TchTensor::new(dalpha))
     }
 
-    fn elu(x: FloatTensor<Self>, alpha: f64) -> FloatTensor<Self> {
-        match EluBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let y = LibTorch::elu(x.into_primitive(), alpha);
-                prep.finish((y.clone(), alpha), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(LibTorch::elu(x.into_primitive(), alpha)),
-        }
-    }
-
-    fn prelu(x: FloatTensor<Self>, alpha: FloatTensor<Self>) -> FloatTensor<Self> {
-        match PreluBackward.prepare::<C>([x.node(), alpha.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let (x, alpha) = (x.primitive().clone(), alpha.primitive().clone());
-                let y = LibTorch::prelu(x.clone(), alpha.clone());
-                prep.finish((x, alpha), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(LibTorch::prelu(x.into_primitive(), alpha.into_primitive())),
-        }
-    }
-
-    fn pixel_shuffle(x: FloatTensor<Self>, factor: usize) -> FloatTensor<Self> {
-        match ShuffleBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(factor, LibTorch::pixel_shuffle(x.into_primitive(), factor)),
-            OpsKind::UnTracked(prep) => prep.finish(LibTorch::pixel_shuffle(x.into_primitive(), factor)),
-        }
+    fn pixel_unshuffle(grad: TchTensor, factor: usize) -> TchTensor {
+        TchTensor::new(grad.tensor.pixel_unshuffle(factor as i64))
     }
 }
