@@ -1,4 +1,5 @@
-//! sisr's operations on LibTorch: each one ATen call forward and one backward.
+//! sisr's operations on LibTorch: ATen's own kernels, forward and backward (ELU_α's forward
+//! takes three calls: the C API that `tch` binds has ATen's ELU with α = 1 only).
 //!
 //! burn's LibTorch backend composes what ATen has as single kernels: ELU from five element-wise
 //! operations, pixel shuffle from a reshape, a permutation and a copy, and, under autodiff,
