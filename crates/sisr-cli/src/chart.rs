@@ -17,7 +17,7 @@ const FONT_PATHS: &[&str] = &[
 ];
 
 /// Registers the first usable font as "sans-serif"; whether labels can be drawn.
-fn font_available() -> bool {
+pub fn font_available() -> bool {
     static FOUND: OnceLock<bool> = OnceLock::new();
     *FOUND.get_or_init(|| {
         let from_env = std::env::var("SISR_FONT").ok();
@@ -104,6 +104,59 @@ fn draw(buffer: &mut [u8], size: (u32, u32), s: &Series, title: &str, labels: bo
         mesh.draw()?;
         psnr.draw_series(LineSeries::new(s.psnr.iter().copied(), &RED))?;
         psnr.draw_series(s.psnr.iter().map(|&p| Circle::new(p, 3, RED.filled())))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// One model on the complexity chart.
+pub struct ModelPoint {
+    pub label: String,
+    pub params: usize,
+    pub psnr: f64,
+    /// Measured by sisr (filled) or published by a paper (hollow).
+    pub measured: bool,
+}
+
+/// PSNR against parameters (log scale), as the papers' complexity figures (DCSCN Table 3,
+/// DRFN Fig. 5), written atomically to `out` as PNG.
+pub fn write_complexity_chart(points: &[ModelPoint], out: &Path, title: &str) -> Result<()> {
+    anyhow::ensure!(!points.is_empty(), "{}: no model to draw", out.display());
+    let (w, h) = (900u32, 600u32);
+    let mut buffer = vec![0u8; (w * h * 3) as usize];
+    draw_complexity(&mut buffer, (w, h), points, title, font_available()).map_err(|e| anyhow::anyhow!("{}: cannot draw the chart: {e}", out.display()))?;
+    let image = sisr_image::Image::from_u8(w as usize, h as usize, sisr_image::Layout::Rgb, buffer);
+    sisr_image::io::save(&image, out)?;
+    Ok(())
+}
+
+fn draw_complexity(buffer: &mut [u8], size: (u32, u32), points: &[ModelPoint], title: &str, labels: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::with_buffer(buffer, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = if labels { root.titled(title, ("sans-serif", 22))? } else { root };
+    let (plo, phi) = range(points.iter().map(|p| (p.params.max(1) as f64).log10()));
+    let (ylo, yhi) = range(points.iter().map(|p| p.psnr));
+    let pad = (yhi - ylo).max(0.2) * 0.12;
+    let x = 10f64.powf(plo - 0.3)..10f64.powf(phi + 0.4);
+    let area = if labels { 50 } else { 0 };
+    let mut chart = ChartBuilder::on(&root).margin(15).x_label_area_size(area).y_label_area_size(area + 10).build_cartesian_2d(x.log_scale(), ylo - pad..yhi + pad)?;
+    let mut mesh = chart.configure_mesh();
+    if labels {
+        mesh.x_desc("parameters (log scale)").y_desc("Set5 PSNR (dB)").x_label_formatter(&|v| format!("{:.0}k", v / 1000.0));
+    } else {
+        mesh.x_labels(0).y_labels(0);
+    }
+    mesh.draw()?;
+    for p in points {
+        let at = (p.params.max(1) as f64, p.psnr);
+        let colour = if p.measured { BLUE } else { RED };
+        let style = if p.measured { colour.filled() } else { colour.stroke_width(2) };
+        let dot = EmptyElement::at(at) + Circle::new((0, 0), 6, style);
+        if labels {
+            chart.draw_series(std::iter::once(dot + Text::new(p.label.clone(), (9, -7), ("sans-serif", 15).into_font().color(&colour))))?;
+        } else {
+            chart.draw_series(std::iter::once(dot))?;
+        }
     }
     root.present()?;
     Ok(())

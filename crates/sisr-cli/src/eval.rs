@@ -15,18 +15,30 @@ pub struct EvalArgs {
     /// read from the file's header when not given.
     #[arg(long)]
     model: Option<String>,
-    /// Trained weights (safetensors; sisr's own or the DCSCN authors' layout).
+    /// Trained weights (safetensors; sisr's own or the DCSCN authors' layout). Default: the
+    /// shipped model of --model at --scale. With --table, extra rows (repeatable).
     #[arg(long)]
-    weights: Option<PathBuf>,
+    weights: Vec<PathBuf>,
     /// Average the outputs of the 8 dihedral transforms (self-ensemble, "+").
     #[arg(long)]
     ensemble: bool,
     /// Upscaling factor.
-    #[arg(long)]
-    scale: usize,
-    /// Folder of HR ground-truth images.
-    #[arg(long)]
-    dataset: PathBuf,
+    #[arg(long, required_unless_present = "table")]
+    scale: Option<usize>,
+    /// Folder of HR ground-truth images (with --table: several).
+    #[arg(long, required = true, num_args = 1..)]
+    dataset: Vec<PathBuf>,
+    /// The results table: bicubic, every shipped model and every --weights file at --scales
+    /// on every --dataset, beside the papers' published numbers; markdown, or JSON with --json.
+    #[arg(long, conflicts_with_all = ["model", "lr", "sr", "ensemble", "scale"])]
+    table: bool,
+    /// Scales of the table.
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 3, 4], requires = "table")]
+    scales: Vec<usize>,
+    /// With --table: keep the rows of this results file whose weights (sha256), scale,
+    /// protocol and datasets are unchanged, measure the rest, and write the new table to it.
+    #[arg(long, requires = "table")]
+    update: Option<PathBuf>,
     /// Evaluation protocol: y (VDSR/DRRN, Y channel), rgb (= p1, RCAN/EDSR), p2 (SelfExSR).
     #[arg(long)]
     protocol: Option<String>,
@@ -63,32 +75,39 @@ struct EvalJson {
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
-    if !(2..=8).contains(&args.scale) {
-        bail!("--scale {} is not supported (2 to 8)", args.scale);
+    if args.table {
+        return crate::table::run(&args.dataset, &args.scales, &args.weights, args.protocol.as_deref(), args.update.as_deref(), args.json, &args.limits.limits());
+    }
+    let scale = args.scale.expect("clap requires --scale without --table");
+    let [dataset] = args.dataset.as_slice() else { bail!("one --dataset at a time (several with --table)") };
+    if args.weights.len() > 1 {
+        bail!("one --weights file at a time (several with --table)");
+    }
+    if !(2..=8).contains(&scale) {
+        bail!("--scale {scale} is not supported (2 to 8)");
     }
     let requested = match &args.model {
         Some(name) => Some(ModelKind::parse(name).ok_or_else(|| anyhow::anyhow!("unknown --model {name:?} (known: {})", crate::info::names()))?),
         None => None,
     };
     let device = crate::device();
-    let network = match &args.weights {
+    let network = match args.weights.first() {
         Some(path) => {
             let file = WeightsFile::read(path)?;
-            let want = requested.map(|k| (k, args.scale));
-            let (kind, scale) = file.model()?;
-            if want.is_none() && scale != args.scale {
-                bail!("{}: the file holds a x{scale} {kind} model, not x{}", path.display(), args.scale);
-            }
-            Some(file.into_network(want, &device)?.0)
+            let kind = match requested {
+                Some(k) => k,
+                None => file.model()?.0,
+            };
+            Some(file.into_network(Some((kind, scale)), &device)?.0)
         }
         None => match requested.unwrap_or(ModelKind::Bicubic) {
             ModelKind::Bicubic => None,
-            kind => bail!("--model {kind} needs --weights FILE (a trained model)"),
+            kind => Some(sisr::zoo::load(kind, scale, &device)?.0),
         },
     };
     let kind = network.as_ref().map_or(ModelKind::Bicubic, |n| n.kind);
-    if !kind.scales().contains(&args.scale) {
-        bail!("{kind} does not support x{} (supported: {:?})", args.scale, kind.scales());
+    if !kind.scales().contains(&scale) {
+        bail!("{kind} does not support x{scale} (supported: {:?})", kind.scales());
     }
     let protocol = match &args.protocol {
         Some(p) => Protocol::parse(p).ok_or_else(|| anyhow::anyhow!("unknown --protocol {p:?} (y, rgb, p1, p2)"))?,
@@ -96,14 +115,13 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     };
     let model_name = if args.sr.is_some() { "sr-folder".to_string() } else { kind.name().to_string() };
     let sources = Sources { lr_dir: args.lr.clone(), sr_dir: args.sr.clone() };
-    let scale = args.scale;
     let json = args.json;
     let ensemble = args.ensemble;
     let upscale = |lr: &sisr_image::protocol::LowRes| match &network {
         Some(net) => sisr::infer::upscale_lowres(net, lr, ensemble, &device),
         None => Ok(bicubic(lr, scale)),
     };
-    let result = evaluate_dataset(&args.dataset, scale, protocol, &sources, &args.limits.limits(), upscale, |s| {
+    let result = evaluate_dataset(dataset, scale, protocol, &sources, &args.limits.limits(), upscale, |s| {
         if !json {
             println!("{:<24} {:>8.4} dB  {:.4}", s.name, s.psnr, s.ssim);
         }
@@ -114,7 +132,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
             scale,
             protocol: protocol.name(),
             ensemble,
-            dataset: args.dataset.display().to_string(),
+            dataset: dataset.display().to_string(),
             psnr: result.psnr,
             ssim: result.ssim,
             images: result.images.into_iter().map(|i| ImageJson { name: i.name, psnr: i.psnr, ssim: i.ssim }).collect(),

@@ -2,9 +2,12 @@
 
 mod bench;
 mod chart;
+mod convert;
 mod degrade;
 mod eval;
 mod info;
+mod models;
+mod table;
 mod train;
 mod upscale;
 
@@ -52,6 +55,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Time inference and training steps, and measure upscaling memory.
     Bench(bench::BenchArgs),
+    /// The shipped models with their scores (and a PSNR-against-parameters chart).
+    Models(models::ModelsArgs),
+    /// Re-encode a weights file (f16/bf16 storage halves its size; sisr's names and header).
+    Convert(convert::ConvertArgs),
 }
 
 /// Decode limits shared by every command that reads images.
@@ -104,6 +111,8 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Models(args) => models::run(args),
+        Command::Convert(args) => convert::run(args),
     };
     match result {
         Ok(code) => code,

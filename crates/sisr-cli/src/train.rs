@@ -4,7 +4,7 @@ use crate::LimitArgs;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sisr::models::ModelKind;
-use sisr::train::recipe::{Clip, Recipe, Schedule};
+use sisr::train::recipe::{Clip, Optimizer, Recipe, Schedule};
 use sisr::train::{train, TrainEvent, TrainOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +51,12 @@ pub struct TrainArgs {
     seed: Option<u64>,
     #[arg(long)]
     weight_decay: Option<f64>,
+    /// Optimizer instead of the recipe's: `adam` (β 0.9/0.999, ε 1e-8) or `sgd` (momentum 0.9).
+    #[arg(long, value_parser = ["adam", "sgd"])]
+    optimizer: Option<String>,
+    /// Learning-rate multiplier of the biases.
+    #[arg(long)]
+    bias_lr_mult: Option<f64>,
     /// Clip the gradient's global norm to this value.
     #[arg(long)]
     clip_norm: Option<f64>,
@@ -71,7 +77,7 @@ pub struct TrainArgs {
 
 fn resolve(args: &TrainArgs, kind: ModelKind) -> Result<Recipe> {
     let mut r = Recipe::named(kind, &args.recipe).with_context(|| format!("unknown --recipe {:?} (paper, quick)", args.recipe))?;
-    let overridden = [args.steps.is_some(), args.lr.is_some(), args.batch.is_some(), args.patch.is_some(), args.weight_decay.is_some(), args.clip_norm.is_some(), args.cosine_min_lr.is_some(), args.step_every.is_some()];
+    let overridden = [args.steps.is_some(), args.lr.is_some(), args.batch.is_some(), args.patch.is_some(), args.weight_decay.is_some(), args.optimizer.is_some(), args.bias_lr_mult.is_some(), args.clip_norm.is_some(), args.cosine_min_lr.is_some(), args.step_every.is_some()];
     if let Some(v) = args.steps { r.steps = v }
     if let Some(v) = args.lr { r.lr = v }
     if let Some(v) = args.batch { r.batch = v }
@@ -79,6 +85,12 @@ fn resolve(args: &TrainArgs, kind: ModelKind) -> Result<Recipe> {
     if let Some(v) = args.val_every { r.val_every = v }
     if let Some(v) = args.seed { r.seed = v }
     if let Some(v) = args.weight_decay { r.weight_decay = v }
+    if let Some(v) = args.bias_lr_mult { r.bias_lr_mult = v }
+    match args.optimizer.as_deref() {
+        Some("adam") => r.optimizer = Optimizer::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+        Some(_) => r.optimizer = Optimizer::Sgd { momentum: 0.9 },
+        None => {}
+    }
     if let Some(v) = args.clip_norm { r.clip = Clip::Norm { max_norm: v } }
     if let Some(v) = args.cosine_min_lr { r.schedule = Schedule::Cosine { min_lr: v } }
     if let Some(v) = args.step_every { r.schedule = Schedule::Step { every: v, gamma: args.step_gamma } }

@@ -6,14 +6,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sisr::models::ModelKind;
 use sisr::upscale::{upscale_image, UpscaleOptions, Upscaler};
 use sisr::weights::WeightsFile;
+use sisr::zoo;
 use sisr_image::io::{self, is_image_path, OutputFormat};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// The shipped default model, built into the binary so a fresh checkout needs no extra file.
-const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../../../weights/dcscn-x2.safetensors");
-const DEFAULT_NAME: &str = "weights/dcscn-x2.safetensors (built in)";
 
 #[derive(clap::Args)]
 pub struct UpscaleArgs {
@@ -24,13 +21,14 @@ pub struct UpscaleArgs {
     /// input as NAME_xS.EXT (folders: a sibling folder NAME_xS).
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// Model: a name (`bicubic`, or a model with shipped weights); default: the shipped dcscn x2.
+    /// Model: `bicubic`, or a model with shipped weights (`sisr models` lists them); default:
+    /// the shipped dcscn at --scale.
     #[arg(long)]
     model: Option<String>,
     /// Trained weights (safetensors); the model and scale are read from the file.
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Upscaling factor (must match the weights).
+    /// Upscaling factor (default 2, or the --weights file's).
     #[arg(long)]
     scale: Option<usize>,
     /// LR tile side in pixels (tiles overlap by the network's receptive radius); 0 = whole image.
@@ -71,25 +69,16 @@ fn load_upscaler(args: &UpscaleArgs) -> Result<(Upscaler, String)> {
         }
         return Ok((Upscaler::Bicubic { scale }, format!("bicubic x{scale}")));
     }
-    let (file, name) = match &args.weights {
-        Some(path) => (WeightsFile::read(path)?, path.display().to_string()),
-        None => {
-            let file = WeightsFile::parse(DEFAULT_WEIGHTS, Path::new(DEFAULT_NAME))?;
-            let (kind, scale) = file.model()?;
-            if requested.is_some_and(|k| k != kind) || args.scale.is_some_and(|s| s != scale) {
-                bail!(
-                    "no shipped weights for {} x{}; the built-in model is {kind} x{scale} (pass --weights FILE)",
-                    requested.unwrap_or(kind),
-                    args.scale.unwrap_or(scale)
-                );
-            }
-            (file, DEFAULT_NAME.to_string())
-        }
-    };
-    let (kind, scale) = file.model()?;
-    let want = (requested.unwrap_or(kind), args.scale.unwrap_or(scale));
-    let (net, _) = file.into_network(Some(want), &device)?;
-    Ok((Upscaler::Network(Box::new(net)), format!("{kind} x{scale} from {name}")))
+    if let Some(path) = &args.weights {
+        let file = WeightsFile::read(path)?;
+        let (kind, scale) = file.model()?;
+        let want = (requested.unwrap_or(kind), args.scale.unwrap_or(scale));
+        let (net, _) = file.into_network(Some(want), &device)?;
+        return Ok((Upscaler::Network(Box::new(net)), format!("{} x{} from {}", want.0, want.1, path.display())));
+    }
+    let (kind, scale) = (requested.unwrap_or(zoo::DEFAULT_KIND), args.scale.unwrap_or(2));
+    let (net, shipped) = zoo::load(kind, scale, &device)?;
+    Ok((Upscaler::Network(Box::new(net)), format!("{kind} x{scale} from {} (built in)", shipped.file)))
 }
 
 fn collect_folder(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<()> {

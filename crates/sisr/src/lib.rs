@@ -10,6 +10,7 @@ pub mod ops;
 pub mod train;
 pub mod upscale;
 pub mod weights;
+pub mod zoo;
 
 pub use burn::tensor::Device;
 pub use models::{ColorMode, ModelKind, Network};

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 /// Header keys written by sisr.
 pub const KEY_MODEL: &str = "sisr.model";
 pub const KEY_SCALE: &str = "sisr.scale";
+/// Every scale a file serves, comma-separated (GLRL's one model for x2, x3 and x4); absent
+/// when the file serves `sisr.scale` only.
+pub const KEY_SCALES: &str = "sisr.scales";
 
 pub type Metadata = BTreeMap<String, String>;
 
@@ -28,12 +31,12 @@ pub enum WeightsError {
     Shape { path: PathBuf, name: String, expected: Vec<usize>, found: Vec<usize> },
     #[error("{}: tensor `{name}` is not part of a {model} x{scale} model", path.display())]
     Unexpected { path: PathBuf, name: String, model: ModelKind, scale: usize },
-    #[error("{}: tensor `{name}` has dtype {dtype}, expected F32", path.display())]
+    #[error("{}: tensor `{name}` has dtype {dtype}, expected F32, F16 or BF16", path.display())]
     DType { path: PathBuf, name: String, dtype: String },
     #[error("{}: the file holds a {found} model, not {requested}", path.display())]
     ModelMismatch { path: PathBuf, found: String, requested: ModelKind },
-    #[error("{}: the file holds a x{found} model, not x{requested}", path.display())]
-    ScaleMismatch { path: PathBuf, found: usize, requested: usize },
+    #[error("{}: the file holds a model for {}, not x{requested}", path.display(), found.iter().map(|s| format!("x{s}")).collect::<Vec<_>>().join("/"))]
+    ScaleMismatch { path: PathBuf, found: Vec<usize>, requested: usize },
     #[error("{}: {message}", path.display())]
     Unknown { path: PathBuf, message: String },
 }
@@ -205,10 +208,13 @@ impl WeightsFile {
         let metadata: Metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
-            if view.dtype() != Dtype::F32 {
-                return Err(WeightsError::DType { path: path.into(), name, dtype: format!("{:?}", view.dtype()) });
-            }
-            let values = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            let data = view.data();
+            let values: Vec<f32> = match view.dtype() {
+                Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+                Dtype::BF16 => data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+                other => return Err(WeightsError::DType { path: path.into(), name, dtype: format!("{other:?}") }),
+            };
             tensors.insert(name, (view.shape().to_vec(), values));
         }
         Ok(WeightsFile { path: path.into(), tensors, metadata })
@@ -232,7 +238,39 @@ impl WeightsFile {
         let name = self.metadata.get(KEY_MODEL).ok_or_else(|| unknown("no `sisr.model` in the header; pass --model and --scale"))?;
         let kind = ModelKind::parse(name).ok_or_else(|| unknown(&format!("unknown model `{name}` in the header")))?;
         let scale = self.metadata.get(KEY_SCALE).and_then(|s| s.parse().ok()).ok_or_else(|| unknown("no valid `sisr.scale` in the header"))?;
+        if !kind.scales().contains(&scale) {
+            return Err(unknown(&format!("the header says x{scale}, but {kind} supports {:?}", kind.scales())));
+        }
         Ok((kind, scale))
+    }
+
+    /// Every scale the file serves: the header's `sisr.scales` (checked against the model's
+    /// scales), or its one `sisr.scale`.
+    pub fn scales(&self) -> Result<Vec<usize>, WeightsError> {
+        let (kind, scale) = self.model()?;
+        let Some(list) = self.metadata.get(KEY_SCALES) else { return Ok(vec![scale]) };
+        let bad = || WeightsError::Unknown { path: self.path.clone(), message: format!("`{KEY_SCALES}` = {list:?} is not a list of {kind} scales including x{scale}") };
+        let scales: Vec<usize> = list.split(',').map(|s| s.trim().parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
+        if !scales.contains(&scale) || scales.iter().any(|s| !kind.scales().contains(s)) {
+            return Err(bad());
+        }
+        Ok(scales)
+    }
+
+    /// The file re-encoded with its tensors stored as `dtype` and `metadata` merged into its
+    /// header (the DCSCN authors' layout is converted to sisr's names).
+    pub fn to_bytes(&self, dtype: StoreDtype, metadata: &Metadata) -> Result<Vec<u8>, WeightsError> {
+        let (kind, scale) = self.model()?;
+        let tensors = if self.is_dcscn_tf() { self.dcscn_tf_to_sisr() } else { self.tensors.clone() };
+        let mut names: Vec<&String> = tensors.keys().collect();
+        names.sort();
+        let encoded: Vec<(&String, &Vec<usize>, Vec<u8>)> = names.into_iter().map(|n| (n, &tensors[n].0, dtype.encode(&tensors[n].1))).collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> =
+            encoded.iter().map(|(n, s, b)| ((*n).clone(), safetensors::tensor::TensorView::new(dtype.safetensors(), s.to_vec(), b).expect("consistent tensor"))).collect();
+        let mut info: HashMap<String, String> = self.metadata.clone().into_iter().chain(metadata.clone()).collect();
+        info.insert(KEY_MODEL.into(), kind.name().into());
+        info.insert(KEY_SCALE.into(), scale.to_string());
+        safetensors::serialize(views, Some(info)).map_err(|e| WeightsError::Format { path: self.path.clone(), message: e.to_string() })
     }
 
     /// Converts the DCSCN authors' TF names and HWIO layout to our module tree.
@@ -269,14 +307,58 @@ impl WeightsFile {
             if want_kind != kind {
                 return Err(WeightsError::ModelMismatch { path: self.path.clone(), found: kind.name().into(), requested: want_kind });
             }
-            if want_scale != scale {
-                return Err(WeightsError::ScaleMismatch { path: self.path.clone(), found: scale, requested: want_scale });
+            let scales = self.scales()?;
+            if !scales.contains(&want_scale) {
+                return Err(WeightsError::ScaleMismatch { path: self.path.clone(), found: scales, requested: want_scale });
             }
         }
+        let scale = requested.map_or(scale, |(_, s)| s);
         let network = kind.build(scale, device).ok_or_else(|| WeightsError::Unknown { path: self.path.clone(), message: "bicubic has no weights".into() })?;
         let tensors = if self.is_dcscn_tf() { self.dcscn_tf_to_sisr() } else { self.tensors.clone() };
         let network = load_tensors(network, tensors, &self.path)?;
         Ok((network, self.metadata))
+    }
+}
+
+/// How a weights file stores its tensors: exact f32, or half the size in f16 / bf16 (the
+/// network still computes in f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreDtype {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl StoreDtype {
+    pub const ALL: [StoreDtype; 3] = [StoreDtype::F32, StoreDtype::F16, StoreDtype::Bf16];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreDtype::F32 => "f32",
+            StoreDtype::F16 => "f16",
+            StoreDtype::Bf16 => "bf16",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name.to_ascii_lowercase())
+    }
+
+    fn safetensors(self) -> Dtype {
+        match self {
+            StoreDtype::F32 => Dtype::F32,
+            StoreDtype::F16 => Dtype::F16,
+            StoreDtype::Bf16 => Dtype::BF16,
+        }
+    }
+
+    /// Little-endian bytes of `values` in this precision (round to nearest even).
+    fn encode(self, values: &[f32]) -> Vec<u8> {
+        match self {
+            StoreDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            StoreDtype::F16 => values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+            StoreDtype::Bf16 => values.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect(),
+        }
     }
 }
 

@@ -341,6 +341,10 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         let mut meta = Metadata::new();
         meta.insert("sisr.recipe".into(), serde_json::to_string(recipe).expect("json"));
         meta.insert("sisr.steps".into(), final_state.step.to_string());
+        if !recipe.scales.is_empty() {
+            let list: Vec<String> = recipe.scales.iter().map(|s| s.to_string()).collect();
+            meta.insert(weights::KEY_SCALES.into(), list.join(","));
+        }
         meta.insert("sisr.train_data".into(), opts.train_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(";"));
         if let (Some(p), Some(s)) = (final_state.best_psnr, final_state.best_ssim) {
             meta.insert("sisr.validation".into(), format!("{} x{}: {p:.4} dB / {s:.5}", opts.val_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default(), opts.scale));

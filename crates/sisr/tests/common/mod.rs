@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: the read-only shared data (`../shared/data` from
 //! the repository root, or `$SISR_DATA`; tests that need it skip with a message when it is
-//! absent) and networks with random weights. Each test crate uses a part of them.
+//! absent, and fail when `SISR_REQUIRE_DATA=1`, as in CI) and networks with random weights. Each test crate uses a part of them.
 #![allow(dead_code)]
 
 use sisr::models::dcscn::DcscnConfig;
@@ -15,6 +15,8 @@ pub fn shared_data() -> Option<PathBuf> {
     };
     if dir.is_dir() {
         Some(dir)
+    } else if std::env::var_os("SISR_REQUIRE_DATA").is_some_and(|v| v == "1") {
+        panic!("shared data not found at {} and SISR_REQUIRE_DATA=1 (set SISR_DATA)", dir.display());
     } else {
         eprintln!("SKIPPED: shared data not found at {} (set SISR_DATA)", dir.display());
         None
