@@ -142,7 +142,7 @@ fn draw_complexity(buffer: &mut [u8], size: (u32, u32), points: &[ModelPoint], t
     let mut chart = ChartBuilder::on(&root).margin(15).x_label_area_size(area).y_label_area_size(area + 10).build_cartesian_2d(x.log_scale(), ylo - pad..yhi + pad)?;
     let mut mesh = chart.configure_mesh();
     if labels {
-        mesh.x_desc("parameters (log scale)").y_desc("Set5 PSNR (dB)").x_label_formatter(&|v| format!("{:.0}k", v / 1000.0));
+        mesh.x_desc("parameters (log scale)").y_desc("Set5 PSNR (dB)").x_label_formatter(&|v| if *v >= 1e6 { format!("{}M", v / 1e6) } else { format!("{}k", v / 1e3) });
     } else {
         mesh.x_labels(0).y_labels(0);
     }

@@ -82,7 +82,7 @@ fn chart(entries: &[Entry], scale: usize, out: &PathBuf) -> Result<()> {
         let (Some(net), Some(set5)) = (kind.build(scale, &device), p.scores.get("set5")) else { continue };
         points.push(ModelPoint { label: format!("{} (paper)", p.method), params: net.num_params(), psnr: set5.psnr, measured: false });
     }
-    write_complexity_chart(&points, out, &format!("Set5 x{scale}: PSNR against parameters"))?;
+    write_complexity_chart(&points, out, &format!("Set5 x{scale}: PSNR against parameters (filled: sisr's models, hollow: papers)"))?;
     eprintln!("wrote {}", out.display());
     Ok(())
 }

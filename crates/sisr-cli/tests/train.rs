@@ -118,3 +118,26 @@ fn the_chart_is_drawn_from_the_log() {
     let has = |want: (u8, u8, u8)| (0..r.data.len()).any(|i| (r.data[i], g.data[i], b.data[i]) == want);
     assert!(has((0, 0, 255)) && has((255, 0, 0)), "the chart has no loss or PSNR line");
 }
+
+/// `sisr eval --weights` takes a training checkpoint as it takes the final model (the
+/// optimizer's slots in the checkpoint are not weights): the best checkpoint is the model.
+#[test]
+fn a_checkpoint_evaluates_as_the_model_it_holds() {
+    let root = tempfile::tempdir().unwrap();
+    dataset(root.path());
+    let out = train(root.path(), false, 3).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let eval = |file: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_sisr"))
+            .args(["eval", "--scale", "2", "--json", "--weights"])
+            .arg(root.path().join("run").join(file))
+            .arg("--dataset")
+            .arg(root.path().join("val"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{file}: {}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (v["psnr"].as_f64().unwrap(), v["ssim"].as_f64().unwrap())
+    };
+    assert_eq!(eval("checkpoint-best.safetensors"), eval("model.safetensors"));
+}

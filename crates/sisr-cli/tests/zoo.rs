@@ -168,3 +168,39 @@ fn header_scales_are_checked() {
         assert!(e.contains(needle), "{key}={value}: {e}");
     }
 }
+
+/// The results table regenerates a trained model's row with `sisr eval`: a row with a
+/// dataset missing is measured again, and gives the shipped number.
+#[test]
+fn the_table_regenerates_a_trained_models_row() {
+    let Some(data) = common::shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut results = zoo::results().clone();
+    let source = "weights/dcscn-compact-x2.safetensors";
+    let row = results.rows.iter_mut().find(|r| r.source == source && r.scale == 2).expect("a row of the compact model");
+    let shipped = row.scores.remove("set5").expect("a Set5 score");
+    let path = dir.path().join("results.json");
+    std::fs::write(&path, serde_json::to_string(&results).unwrap()).unwrap();
+    let set5 = data.join("eval/set5");
+    let o = sisr(&["eval", "--table", "--dataset", set5.to_str().unwrap(), "--scales", "2", "--update", path.to_str().unwrap()]);
+    let markdown = ok(&o);
+    // Only the row without its Set5 score was measured.
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    let measured: Vec<&str> = log.lines().filter(|l| l.contains(" on set5: ")).map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(measured, [source], "{log}");
+    let updated: zoo::Results = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let again = updated.rows.iter().find(|r| r.source == source && r.scale == 2).unwrap().scores["set5"];
+    assert!((again.psnr - shipped.psnr).abs() < 0.005 && (again.ssim - shipped.ssim).abs() < 1e-4, "{again:?} vs {shipped:?}");
+    assert!(markdown.contains(&format!("| x2 | dcscn-compact | {source} | y | 26172 | {:.2} / {:.4} |", again.psnr, again.ssim)), "{markdown}");
+}
+
+/// README.md and weights/README.md show the table of weights/results.json as generated.
+#[test]
+fn the_readme_tables_are_the_generated_table() {
+    let table = zoo::markdown(zoo::results(), zoo::published(), &["set5".into(), "set14".into(), "b100".into()]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for file in ["README.md", "weights/README.md"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        assert!(text.contains(&table), "{file}: the results table differs from weights/results.json; paste `sisr eval --table` output");
+    }
+}

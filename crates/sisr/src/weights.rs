@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 /// Header keys written by sisr.
 pub const KEY_MODEL: &str = "sisr.model";
 pub const KEY_SCALE: &str = "sisr.scale";
+/// Header key of a training checkpoint's loop state (its `optim.*` tensors are not weights).
+pub const TRAIN_STATE_KEY: &str = "sisr.train_state";
 /// Every scale a file serves, comma-separated (GLRL's one model for x2, x3 and x4); absent
 /// when the file serves `sisr.scale` only.
 pub const KEY_SCALES: &str = "sisr.scales";
@@ -314,7 +316,11 @@ impl WeightsFile {
         }
         let scale = requested.map_or(scale, |(_, s)| s);
         let network = kind.build(scale, device).ok_or_else(|| WeightsError::Unknown { path: self.path.clone(), message: "bicubic has no weights".into() })?;
-        let tensors = if self.is_dcscn_tf() { self.dcscn_tf_to_sisr() } else { self.tensors.clone() };
+        let mut tensors = if self.is_dcscn_tf() { self.dcscn_tf_to_sisr() } else { self.tensors.clone() };
+        // A training checkpoint also holds the optimizer's slots: the network is the rest.
+        if self.metadata.contains_key(TRAIN_STATE_KEY) {
+            tensors.retain(|name, _| !name.starts_with("optim."));
+        }
         let network = load_tensors(network, tensors, &self.path)?;
         Ok((network, self.metadata))
     }

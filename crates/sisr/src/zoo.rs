@@ -37,6 +37,8 @@ pub static SHIPPED: &[Shipped] = &[
     shipped!(Dcscn, [3], "dcscn-x3.safetensors"),
     shipped!(Dcscn, [4], "dcscn-x4.safetensors"),
     shipped!(DcscnCompact, [2], "dcscn-compact-x2.safetensors"),
+    shipped!(DcscnCompact, [3], "dcscn-compact-x3.safetensors"),
+    shipped!(DcscnCompact, [4], "dcscn-compact-x4.safetensors"),
 ];
 
 /// The model `sisr upscale` uses when none is named: the fastest shipped family.

@@ -24,7 +24,7 @@ use std::time::Instant;
 pub const LAST: &str = "checkpoint-last.safetensors";
 pub const BEST: &str = "checkpoint-best.safetensors";
 pub const FINAL: &str = "model.safetensors";
-const STATE_KEY: &str = "sisr.train_state";
+const STATE_KEY: &str = weights::TRAIN_STATE_KEY;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
