@@ -3,8 +3,7 @@
 use crate::LimitArgs;
 use anyhow::{bail, Context, Result};
 use sisr_image::io::{list_images, open, save};
-use sisr_image::protocol::color_planes_u8;
-use sisr_image::resize::{imresize, modcrop};
+use sisr_image::protocol::{color_planes_u8, degrade};
 use sisr_image::Image;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,7 +35,7 @@ pub fn run(args: DegradeArgs) -> Result<ExitCode> {
     let limits = args.limits.limits();
     for hr_path in &files {
         let hr = open(hr_path, &limits)?;
-        let lr: Vec<_> = color_planes_u8(&hr).iter().map(|p| imresize(&modcrop(p, args.scale), 1.0 / args.scale as f64)).collect();
+        let lr = degrade(&color_planes_u8(&hr), args.scale);
         let name = hr_path.file_stem().unwrap_or_default();
         let out = args.out.join(name).with_extension("png");
         save(&Image::from_planes_u8(&lr), &out)?;

@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use sisr::models::ModelKind;
 use sisr::weights::WeightsFile;
-use sisr_image::protocol::{bicubic, evaluate_dataset, Protocol, Sources};
+use sisr_image::protocol::{Protocol, Sources};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -117,11 +117,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     let sources = Sources { lr_dir: args.lr.clone(), sr_dir: args.sr.clone() };
     let json = args.json;
     let ensemble = args.ensemble;
-    let upscale = |lr: &sisr_image::protocol::LowRes| match &network {
-        Some(net) => sisr::infer::upscale_lowres(net, lr, ensemble, &device),
-        None => Ok(bicubic(lr, scale)),
-    };
-    let result = evaluate_dataset(dataset, scale, protocol, &sources, &args.limits.limits(), upscale, |s| {
+    let result = sisr::infer::evaluate(network.as_ref(), dataset, scale, protocol, &sources, &args.limits.limits(), ensemble, &device, |s| {
         if !json {
             println!("{:<24} {:>8.4} dB  {:.4}", s.name, s.psnr, s.ssim);
         }

@@ -2,10 +2,8 @@
 
 use crate::chart::{write_complexity_chart, ModelPoint};
 use anyhow::{bail, Result};
-use serde::Serialize;
 use sisr::models::ModelKind;
-use sisr::zoo::{self, Score};
-use std::collections::BTreeMap;
+use sisr::zoo::{self, Listed, Score};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,51 +21,7 @@ pub struct ModelsArgs {
     scale: Option<usize>,
 }
 
-#[derive(Serialize)]
-struct Entry {
-    model: &'static str,
-    scale: usize,
-    /// Every scale the file serves.
-    scales: Vec<usize>,
-    file: &'static str,
-    file_bytes: usize,
-    params: usize,
-    steps: Option<u64>,
-    protocol: &'static str,
-    /// Measured by `sisr eval --table` (weights/results.json), by dataset.
-    scores: BTreeMap<String, Score>,
-    /// The highest Set5 PSNR of the shipped models at this scale.
-    most_accurate: bool,
-}
-
-fn entries() -> Result<Vec<Entry>> {
-    let mut out = Vec::new();
-    for m in zoo::SHIPPED {
-        let params = m.params()?;
-        for &scale in m.scales {
-            out.push(Entry {
-                model: m.kind.name(),
-                scale,
-                scales: m.scales.to_vec(),
-                file: m.file,
-                file_bytes: m.bytes.len(),
-                params,
-                steps: m.steps(),
-                protocol: m.kind.default_protocol().name(),
-                scores: m.scores(scale).cloned().unwrap_or_default(),
-                most_accurate: false,
-            });
-        }
-    }
-    let set5 = |e: &Entry| e.scores.get("set5").map(|s| s.psnr);
-    for i in 0..out.len() {
-        let best = out.iter().filter(|e| e.scale == out[i].scale).filter_map(set5).fold(f64::NEG_INFINITY, f64::max);
-        out[i].most_accurate = set5(&out[i]) == Some(best);
-    }
-    Ok(out)
-}
-
-fn chart(entries: &[Entry], scale: usize, out: &PathBuf) -> Result<()> {
+fn chart(entries: &[Listed], scale: usize, out: &PathBuf) -> Result<()> {
     let mut points: Vec<ModelPoint> = entries
         .iter()
         .filter(|e| e.scale == scale)
@@ -92,7 +46,7 @@ fn fmt_score(s: Option<&Score>) -> String {
 }
 
 pub fn run(args: ModelsArgs) -> Result<ExitCode> {
-    let entries = entries()?;
+    let entries = zoo::catalogue()?;
     if let Some(out) = &args.chart {
         chart(&entries, args.scale.expect("clap requires --scale"), out)?;
         return Ok(ExitCode::SUCCESS);

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use sisr::models::{ModelKind, Network};
 use sisr::weights::WeightsFile;
 use sisr::zoo::{self, ResultRow, Results, Score};
-use sisr_image::protocol::{bicubic, evaluate_dataset, Protocol, Sources};
+use sisr_image::protocol::{Protocol, Sources};
 use sisr_image::DecodeLimits;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,12 +52,7 @@ fn dataset_name(dir: &Path) -> String {
 }
 
 fn score(network: Option<&Network>, dir: &Path, scale: usize, protocol: Protocol, limits: &DecodeLimits) -> Result<Score> {
-    let device = crate::device();
-    let upscale = |lr: &sisr_image::protocol::LowRes| match network {
-        Some(net) => sisr::infer::upscale_lowres(net, lr, false, &device),
-        None => Ok(bicubic(lr, scale)),
-    };
-    let r = evaluate_dataset(dir, scale, protocol, &Sources::default(), limits, upscale, |_| {})?;
+    let r = sisr::infer::evaluate(network, dir, scale, protocol, &Sources::default(), limits, false, &crate::device(), |_| {})?;
     Ok(Score { psnr: r.psnr, ssim: r.ssim })
 }
 

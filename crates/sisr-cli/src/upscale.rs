@@ -5,7 +5,6 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sisr::models::ModelKind;
 use sisr::upscale::{upscale_image, UpscaleOptions, Upscaler};
-use sisr::weights::WeightsFile;
 use sisr::zoo;
 use sisr_image::io::{self, is_image_path, OutputFormat};
 use std::io::{Read, Write};
@@ -57,28 +56,11 @@ pub struct UpscaleArgs {
 }
 
 fn load_upscaler(args: &UpscaleArgs) -> Result<(Upscaler, String)> {
-    let device = crate::device();
     let requested = match &args.model {
         Some(name) => Some(ModelKind::parse(name).with_context(|| format!("unknown --model {name:?} (known: {})", crate::info::names()))?),
         None => None,
     };
-    if requested == Some(ModelKind::Bicubic) {
-        let scale = args.scale.unwrap_or(2);
-        if !ModelKind::Bicubic.scales().contains(&scale) {
-            bail!("bicubic supports x2 to x8, not x{scale}");
-        }
-        return Ok((Upscaler::Bicubic { scale }, format!("bicubic x{scale}")));
-    }
-    if let Some(path) = &args.weights {
-        let file = WeightsFile::read(path)?;
-        let (kind, scale) = file.model()?;
-        let want = (requested.unwrap_or(kind), args.scale.unwrap_or(scale));
-        let (net, _) = file.into_network(Some(want), &device)?;
-        return Ok((Upscaler::Network(Box::new(net)), format!("{} x{} from {}", want.0, want.1, path.display())));
-    }
-    let (kind, scale) = (requested.unwrap_or(zoo::DEFAULT_KIND), args.scale.unwrap_or(2));
-    let (net, shipped) = zoo::load(kind, scale, &device)?;
-    Ok((Upscaler::Network(Box::new(net)), format!("{kind} x{scale} from {} (built in)", shipped.file)))
+    Ok(zoo::upscaler(requested, args.scale, args.weights.as_deref(), &crate::device())?)
 }
 
 fn collect_folder(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<()> {

@@ -118,6 +118,12 @@ pub fn color_planes_u8(image: &Image) -> Vec<Plane<u8>> {
     (0..image.layout.color_channels()).map(|c| image.plane_u8(c)).collect()
 }
 
+/// The benchmark LR of an HR image's uint8 planes, as the `lr_matlab` files: mod-crop, then
+/// MATLAB `imresize(·, 1/s)` of uint8 data (`sisr degrade`).
+pub fn degrade(hr_planes: &[Plane<u8>], scale: usize) -> Vec<Plane<u8>> {
+    hr_planes.iter().map(|p| imresize(&modcrop(p, scale), 1.0 / scale as f64)).collect()
+}
+
 /// The model input for a mod-cropped HR image.
 pub fn make_lr(hr_planes: &[Plane<u8>], scale: usize, protocol: Protocol) -> LowRes {
     let inv = 1.0 / scale as f64;

@@ -68,3 +68,24 @@ pub fn upscale_lowres(network: &Network, lr: &LowRes, ensemble: bool, device: &D
         (ColorMode::Rgb, LowRes::Y(_)) => Err(format!("{} works on RGB; evaluate it with --protocol rgb (or p2)", network.kind)),
     }
 }
+
+/// Scores a network (or MATLAB bicubic, `None`) on a folder of HR images as the papers'
+/// tables do: the one evaluation behind `sisr eval`, its table, and the Python package.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate(
+    network: Option<&Network>,
+    hr_dir: &std::path::Path,
+    scale: usize,
+    protocol: sisr_image::Protocol,
+    sources: &sisr_image::protocol::Sources,
+    limits: &sisr_image::DecodeLimits,
+    ensemble: bool,
+    device: &Device,
+    progress: impl FnMut(&sisr_image::protocol::ImageScore),
+) -> Result<sisr_image::protocol::DatasetScore, sisr_image::protocol::EvalError> {
+    let upscale = |lr: &LowRes| match network {
+        Some(net) => upscale_lowres(net, lr, ensemble, device),
+        None => Ok(sisr_image::protocol::bicubic(lr, scale)),
+    };
+    sisr_image::protocol::evaluate_dataset(hr_dir, scale, protocol, sources, limits, upscale, progress)
+}

@@ -3,6 +3,7 @@
 //! scores (`weights/results.json`, written by `sisr eval --table`).
 
 use crate::models::{ModelKind, Network};
+use crate::upscale::Upscaler;
 use crate::weights::{WeightsError, WeightsFile};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,29 @@ pub fn load(kind: ModelKind, scale: usize, device: &Device) -> Result<(Network, 
     Ok((shipped.network(scale, device)?, shipped))
 }
 
+/// What `sisr upscale` (and every other front end) runs for a model name, a scale and an
+/// optional weights file: bicubic by name; a weights file at its own (or the asked) scale;
+/// otherwise the shipped model (default: [`DEFAULT_KIND`] at x2). Returns a description.
+pub fn upscaler(model: Option<ModelKind>, scale: Option<usize>, weights: Option<&Path>, device: &Device) -> Result<(Upscaler, String), WeightsError> {
+    if model == Some(ModelKind::Bicubic) {
+        let scale = scale.unwrap_or(2);
+        if !ModelKind::Bicubic.scales().contains(&scale) {
+            return Err(WeightsError::Unknown { path: "bicubic".into(), message: format!("supports x2 to x8, not x{scale}") });
+        }
+        return Ok((Upscaler::Bicubic { scale }, format!("bicubic x{scale}")));
+    }
+    if let Some(path) = weights {
+        let file = WeightsFile::read(path)?;
+        let (kind, own) = file.model()?;
+        let want = (model.unwrap_or(kind), scale.unwrap_or(own));
+        let (net, _) = file.into_network(Some(want), device)?;
+        return Ok((Upscaler::Network(Box::new(net)), format!("{} x{} from {}", want.0, want.1, path.display())));
+    }
+    let (kind, scale) = (model.unwrap_or(DEFAULT_KIND), scale.unwrap_or(2));
+    let (net, shipped) = load(kind, scale, device)?;
+    Ok((Upscaler::Network(Box::new(net)), format!("{kind} x{scale} from {} (built in)", shipped.file)))
+}
+
 impl Shipped {
     pub fn weights(&self) -> Result<WeightsFile, WeightsError> {
         WeightsFile::parse(self.bytes, Path::new(self.file))
@@ -100,6 +124,52 @@ impl Shipped {
     pub fn scores(&self, scale: usize) -> Option<&'static BTreeMap<String, Score>> {
         results().rows.iter().find(|r| r.source == self.file && r.scale == scale).map(|r| &r.scores)
     }
+}
+
+/// One shipped model at one scale, as `sisr models --json` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    pub model: &'static str,
+    pub scale: usize,
+    /// Every scale the file serves.
+    pub scales: Vec<usize>,
+    pub file: &'static str,
+    pub file_bytes: usize,
+    pub params: usize,
+    pub steps: Option<u64>,
+    pub protocol: &'static str,
+    /// Measured by `sisr eval --table` (weights/results.json), by dataset.
+    pub scores: BTreeMap<String, Score>,
+    /// The highest Set5 PSNR of the shipped models at this scale.
+    pub most_accurate: bool,
+}
+
+/// Every shipped model at each of its scales, with its measured scores.
+pub fn catalogue() -> Result<Vec<Listed>, WeightsError> {
+    let mut out = Vec::new();
+    for m in SHIPPED {
+        let params = m.params()?;
+        for &scale in m.scales {
+            out.push(Listed {
+                model: m.kind.name(),
+                scale,
+                scales: m.scales.to_vec(),
+                file: m.file,
+                file_bytes: m.bytes.len(),
+                params,
+                steps: m.steps(),
+                protocol: m.kind.default_protocol().name(),
+                scores: m.scores(scale).cloned().unwrap_or_default(),
+                most_accurate: false,
+            });
+        }
+    }
+    let set5 = |e: &Listed| e.scores.get("set5").map(|s| s.psnr);
+    for i in 0..out.len() {
+        let best = out.iter().filter(|e| e.scale == out[i].scale).filter_map(set5).fold(f64::NEG_INFINITY, f64::max);
+        out[i].most_accurate = set5(&out[i]) == Some(best);
+    }
+    Ok(out)
 }
 
 /// Mean PSNR (dB) and SSIM on one dataset.

@@ -106,9 +106,17 @@ fn write_checkpoint(path: &Path, network: &Network, state: &OptimState, ls: &Loo
     let mut meta = Metadata::new();
     meta.insert(STATE_KEY.into(), serde_json::to_string(ls).expect("serialisable"));
     meta.insert("sisr.recipe".into(), serde_json::to_string(recipe).expect("serialisable"));
+    if let Some(list) = scale_list(recipe) {
+        meta.insert(weights::KEY_SCALES.into(), list);
+    }
     let extra = state.export();
     let bytes = weights::to_bytes_with(network, &meta, &extra);
     sisr_image::io::write_atomic(path, &bytes).map_err(io_err(path))
+}
+
+/// The header's scale list of a model trained on several scales at once (GLRL).
+fn scale_list(recipe: &Recipe) -> Option<String> {
+    (!recipe.scales.is_empty()).then(|| recipe.scales.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","))
 }
 
 fn read_checkpoint(path: &Path, kind: ModelKind, scale: usize, device: &Device) -> Result<(Network, OptimState, LoopState), TrainError> {
@@ -341,9 +349,8 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         let mut meta = Metadata::new();
         meta.insert("sisr.recipe".into(), serde_json::to_string(recipe).expect("json"));
         meta.insert("sisr.steps".into(), final_state.step.to_string());
-        if !recipe.scales.is_empty() {
-            let list: Vec<String> = recipe.scales.iter().map(|s| s.to_string()).collect();
-            meta.insert(weights::KEY_SCALES.into(), list.join(","));
+        if let Some(list) = scale_list(recipe) {
+            meta.insert(weights::KEY_SCALES.into(), list);
         }
         meta.insert("sisr.train_data".into(), opts.train_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(";"));
         if let (Some(p), Some(s)) = (final_state.best_psnr, final_state.best_ssim) {
