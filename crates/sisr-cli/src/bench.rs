@@ -111,6 +111,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global().context("--jobs: cannot set the thread count")?;
     }
     let sizes: Vec<(usize, usize)> = args.size.iter().map(|s| parse_size(s)).collect::<Result<_>>()?;
+    if let Some(&(w, h)) = sizes.iter().find(|(w, h)| w / args.scale < 4 || h / args.scale < 4) {
+        bail!("--size {w}x{h}: the input would be smaller than 4x4 pixels at x{}", args.scale);
+    }
+    if args.batch == Some(0) || args.patch.is_some_and(|p| p < 4) || args.runs == 0 {
+        bail!("--batch and --runs must be at least 1, --patch at least 4");
+    }
     let device = crate::device();
     let peak = matmul_gflops(1024, &device);
     let net = kind.build(args.scale, &device).expect("a network").valid();

@@ -24,8 +24,8 @@ pub struct DegradeArgs {
 }
 
 pub fn run(args: DegradeArgs) -> Result<ExitCode> {
-    if args.scale < 2 {
-        bail!("--scale must be at least 2");
+    if !(2..=64).contains(&args.scale) {
+        bail!("--scale must be between 2 and 64");
     }
     let files = list_images(&args.dataset)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create the output folder", args.out.display()))?;
@@ -35,6 +35,9 @@ pub fn run(args: DegradeArgs) -> Result<ExitCode> {
     let limits = args.limits.limits();
     for hr_path in &files {
         let hr = open(hr_path, &limits)?;
+        if hr.width < args.scale || hr.height < args.scale {
+            bail!("{}: a {}x{} image has no x{} LR", hr_path.display(), hr.width, hr.height, args.scale);
+        }
         let lr = degrade(&color_planes_u8(&hr), args.scale);
         let name = hr_path.file_stem().unwrap_or_default();
         let out = args.out.join(name).with_extension("png");

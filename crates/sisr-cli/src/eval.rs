@@ -58,6 +58,7 @@ pub struct EvalArgs {
 #[derive(Serialize)]
 struct ImageJson {
     name: String,
+    #[serde(serialize_with = "psnr_json")]
     psnr: f64,
     ssim: f64,
 }
@@ -69,9 +70,15 @@ struct EvalJson {
     protocol: &'static str,
     ensemble: bool,
     dataset: String,
+    #[serde(serialize_with = "psnr_json")]
     psnr: f64,
     ssim: f64,
     images: Vec<ImageJson>,
+}
+
+/// JSON has no infinity: identical images (PSNR = +inf) are written as the string "inf".
+fn psnr_json<S: serde::Serializer>(psnr: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if psnr.is_finite() { s.serialize_f64(*psnr) } else { s.serialize_str(if *psnr > 0.0 { "inf" } else { "nan" }) }
 }
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {

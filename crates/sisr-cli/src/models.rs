@@ -4,7 +4,7 @@ use crate::chart::{write_complexity_chart, ModelPoint};
 use anyhow::{bail, Result};
 use sisr::models::ModelKind;
 use sisr::zoo::{self, Listed, Score};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -21,7 +21,7 @@ pub struct ModelsArgs {
     scale: Option<usize>,
 }
 
-fn chart(entries: &[Listed], scale: usize, out: &PathBuf) -> Result<()> {
+fn chart(entries: &[Listed], scale: usize, out: &Path) -> Result<()> {
     let mut points: Vec<ModelPoint> = entries
         .iter()
         .filter(|e| e.scale == scale)
@@ -55,7 +55,7 @@ pub fn run(args: ModelsArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<15} {:<8} {:>10} {:>14} {:>14} {:>14} {:>7} {:>9}  {}", "model", "scale", "params", "Set5", "Set14", "B100", "steps", "size", "protocol");
+    println!("{:<15} {:<8} {:>10} {:>14} {:>14} {:>14} {:>7} {:>9}  protocol", "model", "scale", "params", "Set5", "Set14", "B100", "steps", "size");
     for e in &entries {
         println!(
             "{:<15} {:<8} {:>10} {:>14} {:>14} {:>14} {:>7} {:>8.1}M  {}{}",

@@ -97,8 +97,12 @@ fn resolve(args: &TrainArgs, kind: ModelKind) -> Result<Recipe> {
     if overridden.iter().any(|&o| o) {
         r.name = format!("{} (modified)", r.name);
     }
-    if r.batch == 0 || r.patch < 4 || r.val_every == 0 {
-        bail!("--batch must be ≥ 1, --patch ≥ 4 and --val-every ≥ 1");
+    if r.batch == 0 || r.patch < 4 || r.val_every == 0 || r.steps == 0 {
+        bail!("--batch, --steps and --val-every must be ≥ 1, --patch ≥ 4");
+    }
+    let non_negative = |v: f64| v.is_finite() && v >= 0.0;
+    if !(r.lr.is_finite() && r.lr > 0.0 && non_negative(r.weight_decay) && non_negative(r.bias_lr_mult)) {
+        bail!("--lr must be a positive number, --weight-decay and --bias-lr-mult non-negative numbers (got {}, {}, {})", r.lr, r.weight_decay, r.bias_lr_mult);
     }
     Ok(r)
 }

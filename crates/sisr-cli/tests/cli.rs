@@ -178,3 +178,47 @@ fn backends_are_checked_before_any_work() {
     #[cfg(not(feature = "tch"))]
     assert_clean_failure(&sisr(&["--backend", "tch", "info", "--model", "dcscn", "--scale", "2"]), "--features tch");
 }
+
+/// An SR folder identical to the HR scores an infinite PSNR, which JSON cannot hold as a
+/// number: it is written as the string "inf", never `null`.
+#[test]
+fn identical_images_score_inf_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let hr = dir.path().join("hr");
+    std::fs::create_dir_all(&hr).unwrap();
+    for (i, (w, h)) in [(48, 40), (52, 44)].into_iter().enumerate() {
+        save(&synthetic(w, h, i), &hr.join(format!("img{i}.png"))).unwrap();
+    }
+    let o = sisr(&["eval", "--scale", "2", "--dataset", hr.to_str().unwrap(), "--sr", hr.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["psnr"], "inf");
+    assert!(v["images"].as_array().unwrap().iter().all(|i| i["psnr"] == "inf" && i["ssim"].as_f64() == Some(1.0)), "{v}");
+}
+
+/// Out-of-range numbers are refused with a one-line error before any work, never a panic.
+#[test]
+fn out_of_range_numbers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hr = dir.path().join("hr");
+    std::fs::create_dir_all(&hr).unwrap();
+    dataset(&hr, 1);
+    let (h, out) = (hr.to_str().unwrap(), dir.path().join("out"));
+    let out = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 8] = [
+        (&["bench", "--size", "1x1", "--no-train"], "4x4"),
+        (&["bench", "--batch", "0", "--no-infer"], "--batch"),
+        (&["bench", "--patch", "0", "--no-infer"], "--patch"),
+        (&["degrade", "--scale", "1000", "--dataset", h, "--out", out], "--scale"),
+        (&["degrade", "--scale", "60", "--dataset", h, "--out", out], "no x60 LR"),
+        (&["train", "--model", "dcscn-compact", "--scale", "2", "--train", h, "--out", out, "--lr", "NaN"], "--lr"),
+        (&["train", "--model", "dcscn-compact", "--scale", "2", "--train", h, "--out", out, "--lr=-1"], "--lr"),
+        (&["train", "--model", "dcscn-compact", "--scale", "2", "--train", h, "--out", out, "--steps", "0"], "--steps"),
+    ];
+    for (args, needle) in cases {
+        let o = sisr(args);
+        let err = stderr(&o);
+        assert!(!o.status.success() && !err.contains("panicked") && err.contains(needle), "{args:?}: {err}");
+    }
+    assert!(!dir.path().join("out").join("checkpoint-last.safetensors").exists());
+}

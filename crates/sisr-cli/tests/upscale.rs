@@ -109,8 +109,9 @@ fn outputs_never_replace_inputs_and_formats_follow_the_flag() {
 
 #[test]
 fn mismatched_weights_and_scales_are_refused() {
-    let o = sisr(&["upscale", "whatever.png", "--scale", "3"]);
-    assert!(!o.status.success() && stderr(&o).contains("x3"), "{}", stderr(&o));
-    let o = sisr(&["upscale", "whatever.png", "--model", "drn"]);
-    assert!(!o.status.success() && stderr(&o).contains("drn"), "{}", stderr(&o));
+    // Pairs that are not shipped are refused before any input is read, naming the pair.
+    let o = sisr(&["upscale", "whatever.png", "--scale", "5"]);
+    assert!(!o.status.success() && stderr(&o).contains("dcscn x5: no shipped model"), "{}", stderr(&o));
+    let o = sisr(&["upscale", "whatever.png", "--model", "drn-plus"]);
+    assert!(!o.status.success() && stderr(&o).contains("drn-plus x2: no shipped model"), "{}", stderr(&o));
 }

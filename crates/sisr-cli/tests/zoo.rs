@@ -204,3 +204,22 @@ fn the_readme_tables_are_the_generated_table() {
         assert!(text.contains(&table), "{file}: the results table differs from weights/results.json; paste `sisr eval --table` output");
     }
 }
+
+/// A file in the DCSCN authors' layout with kernels of the wrong rank, or a reconstruction
+/// that is no supported scale, is refused with the tensor's name, never a panic.
+#[test]
+fn malformed_dcscn_authors_files_are_refused() {
+    let tensor = |shape: Vec<usize>| {
+        let n = shape.iter().product();
+        (shape, vec![0.0f32; n])
+    };
+    for (conv0, l, needle) in [(vec![3, 3], vec![1, 1, 8, 4], "conv0/conv_W"), (vec![3, 3, 1, 96], vec![1, 1, 8, 5], "L/conv_W"), (vec![3, 3, 1, 96], vec![1, 1, 8, 0], "L/conv_W")] {
+        let mut tensors = std::collections::HashMap::new();
+        tensors.insert("conv0/conv_W".to_string(), tensor(conv0));
+        tensors.insert("L/conv_W".to_string(), tensor(l));
+        let file = WeightsFile { path: "authors.safetensors".into(), tensors, metadata: Default::default() };
+        let e = file.model().unwrap_err().to_string();
+        assert!(e.contains("authors.safetensors") && e.contains(needle), "{e}");
+        assert!(file.into_network(None, &sisr::default_device()).is_err());
+    }
+}

@@ -10,6 +10,7 @@ use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyPermissionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
 use sisr::models::ModelKind;
 use sisr::upscale::{upscale_image, UpscaleOptions};
 use sisr_image::color::{rgb_to_ycbcr, saturate_u16, saturate_u8, ycbcr_to_rgb};
@@ -440,12 +441,24 @@ fn evaluate<'py>(py: Python<'py>, model: &str, dataset_dir: PathBuf, scale: usiz
         Ok(sisr::infer::evaluate(network, &dataset_dir, scale, p, &Sources::default(), &DecodeLimits::default(), ensemble, &device, |_| {})?)
     })
     .map_err(|e| py_err(e.as_ref()))?;
-    let images: Vec<serde_json::Value> = result.images.iter().map(|i| serde_json::json!({"name": i.name, "psnr": i.psnr, "ssim": i.ssim})).collect();
-    let out = serde_json::json!({
-        "model": kind.name(), "scale": scale, "protocol": p.name(), "ensemble": ensemble,
-        "dataset": dataset_dir.display().to_string(), "psnr": result.psnr, "ssim": result.ssim, "images": images,
-    });
-    json_to_py(py, &out.to_string())
+    let out = PyDict::new(py);
+    out.set_item("model", kind.name())?;
+    out.set_item("scale", scale)?;
+    out.set_item("protocol", p.name())?;
+    out.set_item("ensemble", ensemble)?;
+    out.set_item("dataset", dataset_dir.display().to_string())?;
+    out.set_item("psnr", result.psnr)?;
+    out.set_item("ssim", result.ssim)?;
+    let images = PyList::empty(py);
+    for i in &result.images {
+        let d = PyDict::new(py);
+        d.set_item("name", &i.name)?;
+        d.set_item("psnr", i.psnr)?;
+        d.set_item("ssim", i.ssim)?;
+        images.append(d)?;
+    }
+    out.set_item("images", images)?;
+    Ok(out.into_any())
 }
 
 /// Compute threads for every later call (default: all cores).

@@ -227,13 +227,27 @@ impl WeightsFile {
         self.tensors.contains_key("conv0/conv_W") && self.tensors.contains_key("L/conv_W")
     }
 
+    /// The DCSCN authors' layout stores every conv kernel as a rank-4 HWIO tensor.
+    fn check_dcscn_tf_ranks(&self) -> Result<(), WeightsError> {
+        for (name, (shape, _)) in &self.tensors {
+            if name.ends_with("conv_W") && shape.len() != 4 {
+                return Err(WeightsError::Unknown { path: self.path.clone(), message: format!("tensor `{name}` has shape {shape:?}; the DCSCN authors' kernels are rank 4 (HWIO)") });
+            }
+        }
+        Ok(())
+    }
+
     /// The model kind and scale the file holds (header, or inferred for the DCSCN TF layout).
     pub fn model(&self) -> Result<(ModelKind, usize), WeightsError> {
         if self.is_dcscn_tf() {
+            self.check_dcscn_tf_ranks()?;
             let first = self.tensors["conv0/conv_W"].0[3];
             let l_out = self.tensors["L/conv_W"].0[3];
             let kind = if first == 32 { ModelKind::DcscnCompact } else { ModelKind::Dcscn };
             let scale = (l_out as f64).sqrt().round() as usize;
+            if scale * scale != l_out || !kind.scales().contains(&scale) {
+                return Err(WeightsError::Unknown { path: self.path.clone(), message: format!("`L/conv_W` has {l_out} outputs, not the square of a supported scale") });
+            }
             return Ok((kind, scale));
         }
         let unknown = |message: &str| WeightsError::Unknown { path: self.path.clone(), message: message.into() };

@@ -36,8 +36,11 @@ pub enum TrainError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {message}", path.display())]
     Run { path: PathBuf, message: String },
-    #[error("the loss became {loss} at step {step}; stopped, the last good checkpoint is {}", checkpoint.display())]
-    NonFinite { step: u64, loss: f32, checkpoint: PathBuf },
+    #[error("the loss became {loss} at step {step}; stopped, {}", match checkpoint {
+        Some(c) => format!("the last good checkpoint is {} (lower --lr and --resume)", c.display()),
+        None => "before the first checkpoint (lower --lr and start again)".to_string(),
+    })]
+    NonFinite { step: u64, loss: f32, checkpoint: Option<PathBuf> },
     #[error("validation failed: {0}")]
     Validation(String),
 }
@@ -284,7 +287,7 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         let n = batch.size;
         let (updated, loss_value) = train_step(network, batch, recipe, &mut state, lr, device);
         let Some(updated) = updated else {
-            return Err(TrainError::NonFinite { step: step + 1, loss: loss_value, checkpoint: last.clone() });
+            return Err(TrainError::NonFinite { step: step + 1, loss: loss_value, checkpoint: last.is_file().then(|| last.clone()) });
         };
         network = updated;
         ls.step += 1;
