@@ -3,8 +3,8 @@
 # into a fresh virtual environment with maturin from PyPI, tested with pytest).
 set -euo pipefail
 cd "$(dirname "$0")"
+# Also builds target/release/sisr, which the Python tests compare against.
 cargo test --release --workspace
-cargo build --release -p sisr-cli
 venv="$(mktemp -d)/venv"
 trap 'rm -rf "$(dirname "$venv")"' EXIT
 python3 -m venv "$venv"
