@@ -26,10 +26,11 @@ pub struct TrainArgs {
     /// Run folder: recipe, checkpoints, log, final model.
     #[arg(long)]
     out: PathBuf,
-    /// `paper` (the paper's settings) or `quick` (a short CPU recipe).
-    #[arg(long, default_value = "paper")]
-    recipe: String,
-    /// Continue the run in --out from its last checkpoint.
+    /// `paper` (the paper's settings, the default) or `quick` (a short CPU recipe).
+    #[arg(long)]
+    recipe: Option<String>,
+    /// Continue the run in --out from its last checkpoint, with the run's own recipe
+    /// (its recipe.json); only --steps may change, to extend it.
     #[arg(long)]
     resume: bool,
     /// Start a new run from a trained model of the same kind, e.g. x3 from the x2 weights:
@@ -75,8 +76,33 @@ pub struct TrainArgs {
     limits: LimitArgs,
 }
 
+/// The recipe of a resumed run: its own (recipe.json), with --steps if given. Any other
+/// recipe flag is refused, so that a forgotten flag cannot change a run half-way.
+fn resumed(args: &TrainArgs) -> Result<Recipe> {
+    let path = args.out.join("recipe.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: no run to resume (no recipe.json)", args.out.display()))?;
+    let saved: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not a run's recipe", path.display()))?;
+    let mut r: Recipe = serde_json::from_value(saved["recipe"].clone()).with_context(|| format!("{}: not a run's recipe", path.display()))?;
+    let changed = [
+        args.recipe.is_some(), args.lr.is_some(), args.batch.is_some(), args.patch.is_some(), args.val_every.is_some(), args.seed.is_some(),
+        args.weight_decay.is_some(), args.optimizer.is_some(), args.bias_lr_mult.is_some(), args.clip_norm.is_some(), args.cosine_min_lr.is_some(),
+        args.step_every.is_some(),
+    ];
+    if changed.iter().any(|&c| c) {
+        bail!("{}: --resume keeps the run's own recipe ({}); only --steps may change", args.out.display(), path.display());
+    }
+    if let Some(steps) = args.steps {
+        r.steps = steps;
+    }
+    Ok(r)
+}
+
 fn resolve(args: &TrainArgs, kind: ModelKind) -> Result<Recipe> {
-    let mut r = Recipe::named(kind, &args.recipe).with_context(|| format!("unknown --recipe {:?} (paper, quick)", args.recipe))?;
+    if args.resume {
+        return resumed(args);
+    }
+    let name = args.recipe.as_deref().unwrap_or("paper");
+    let mut r = Recipe::named(kind, name).with_context(|| format!("unknown --recipe {name:?} (paper, quick)"))?;
     let overridden = [args.steps.is_some(), args.lr.is_some(), args.batch.is_some(), args.patch.is_some(), args.weight_decay.is_some(), args.optimizer.is_some(), args.bias_lr_mult.is_some(), args.clip_norm.is_some(), args.cosine_min_lr.is_some(), args.step_every.is_some()];
     if let Some(v) = args.steps { r.steps = v }
     if let Some(v) = args.lr { r.lr = v }

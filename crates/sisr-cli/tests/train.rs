@@ -32,9 +32,12 @@ fn dataset(root: &Path) {
 
 fn train(root: &Path, resume: bool, steps: u64) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sisr"));
-    cmd.args(["train", "--model", "dcscn-compact", "--scale", "2", "--recipe", "quick", "--quiet"])
-        .args(["--batch", "4", "--patch", "12", "--val-every", "1", "--steps", &steps.to_string()])
-        .arg("--train")
+    cmd.args(["train", "--model", "dcscn-compact", "--scale", "2", "--quiet", "--steps", &steps.to_string()]);
+    // A resumed run keeps its own recipe; only --steps may be given again.
+    if !resume {
+        cmd.args(["--recipe", "quick", "--batch", "4", "--patch", "12", "--val-every", "1"]);
+    }
+    cmd.arg("--train")
         .arg(root.join("train"))
         .arg("--val")
         .arg(root.join("val"))
@@ -140,4 +143,29 @@ fn a_checkpoint_evaluates_as_the_model_it_holds() {
         (v["psnr"].as_f64().unwrap(), v["ssim"].as_f64().unwrap())
     };
     assert_eq!(eval("checkpoint-best.safetensors"), eval("model.safetensors"));
+}
+
+/// `--resume` keeps the run's recipe: a forgotten `--recipe quick` cannot turn it into the
+/// paper's million steps, another recipe flag is refused, and `--steps` extends the run.
+#[test]
+fn a_resumed_run_keeps_its_own_recipe() {
+    let root = tempfile::tempdir().unwrap();
+    dataset(root.path());
+    let out = train(root.path(), false, 2).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let recipe = |root: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(root.join("run/recipe.json")).unwrap()).unwrap() };
+    let before = recipe(root.path());
+    let mut refused = train(root.path(), true, 3);
+    let o = refused.args(["--lr", "0.5"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("keeps the run's own recipe"), "{err}");
+    assert_eq!(checkpoint_step(&root.path().join("run/checkpoint-last.safetensors")), 2);
+    let o = train(root.path(), true, 3).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let after = recipe(root.path());
+    assert_eq!(after["recipe"]["name"], before["recipe"]["name"]);
+    assert_eq!(after["recipe"]["batch"], 4);
+    assert_eq!(after["recipe"]["lr"], before["recipe"]["lr"]);
+    assert_eq!(after["recipe"]["steps"], 3);
+    assert_eq!(checkpoint_step(&root.path().join("run/checkpoint-last.safetensors")), 3);
 }
