@@ -138,6 +138,12 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     if kind == ModelKind::Bicubic || !kind.scales().contains(&args.scale) {
         bail!("{kind} cannot be trained at x{}", args.scale);
     }
+    // Folders are checked now, not at the first validation after minutes of training.
+    for dir in args.train.iter().chain(&args.val) {
+        if !dir.is_dir() {
+            bail!("{}: not a folder of images", dir.display());
+        }
+    }
     let recipe = resolve(&args, kind)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

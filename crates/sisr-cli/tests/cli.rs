@@ -222,3 +222,17 @@ fn out_of_range_numbers_are_refused() {
     }
     assert!(!dir.path().join("out").join("checkpoint-last.safetensors").exists());
 }
+
+/// A mistyped --train or --val folder is refused before training starts.
+#[test]
+fn missing_training_folders_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let hr = dir.path().join("hr");
+    std::fs::create_dir_all(&hr).unwrap();
+    dataset(&hr, 1);
+    let (h, out) = (hr.to_str().unwrap(), dir.path().join("out"));
+    let missing = dir.path().join("vall");
+    let o = sisr(&["train", "--model", "dcscn-compact", "--scale", "2", "--train", h, "--val", missing.to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", "1"]);
+    assert_clean_failure(&o, "vall");
+    assert!(!out.exists(), "nothing is written for a refused run");
+}
