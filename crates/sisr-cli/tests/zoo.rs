@@ -2,6 +2,8 @@
 //! --scale S` serves every pair without --weights, and the scores of `sisr models` are the
 //! ones `sisr eval` measures.
 
+// The shared-data lookup of the imaging core's tests (one copy for the workspace).
+#[path = "../../sisr-image/tests/common/mod.rs"]
 mod common;
 
 use serde_json::Value;
