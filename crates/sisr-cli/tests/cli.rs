@@ -236,3 +236,25 @@ fn missing_training_folders_are_refused_at_once() {
     assert_clean_failure(&o, "vall");
     assert!(!out.exists(), "nothing is written for a refused run");
 }
+
+/// A new training run never writes into a folder that holds anything: the user's files
+/// (or a training folder) stay as they were.
+#[test]
+fn a_new_run_refuses_a_folder_that_is_not_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let hr = dir.path().join("hr");
+    std::fs::create_dir_all(&hr).unwrap();
+    dataset(&hr, 1);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("log.csv"), "mine").unwrap();
+    let h = hr.to_str().unwrap();
+    for target in [out.to_str().unwrap(), h] {
+        let o = sisr(&["train", "--model", "dcscn-compact", "--scale", "2", "--train", h, "--out", target, "--steps", "1", "--recipe", "quick"]);
+        let err = stderr(&o);
+        assert!(!o.status.success() && !err.contains("panicked") && err.contains("is not empty"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(out.join("log.csv")).unwrap(), "mine");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(&hr).unwrap().count(), 1);
+}

@@ -241,6 +241,11 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         if last.exists() {
             return Err(TrainError::Run { path: out.clone(), message: "already holds a run; pass --resume to continue it or choose another --out".into() });
         }
+        // A new run writes log.csv, recipe.json, chart.png and model.safetensors: never over
+        // files of the user's, an older run's best checkpoint, or a training folder.
+        if std::fs::read_dir(out).map_err(io_err(out))?.next().is_some() {
+            return Err(TrainError::Run { path: out.clone(), message: "is not empty; a new run needs a new or empty --out folder".into() });
+        }
         ad.seed(recipe.seed);
         let mut network = opts.kind.build(opts.scale, &ad).ok_or_else(|| TrainError::Run { path: out.clone(), message: "bicubic has nothing to train".into() })?;
         if let Some(init) = &opts.init {
