@@ -7,7 +7,8 @@ use sisr::models::ModelKind;
 use sisr::upscale::{upscale_image, UpscaleOptions, Upscaler};
 use sisr::zoo;
 use sisr_image::io::{self, is_image_path, OutputFormat};
-use std::io::{Read, Write};
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -63,12 +64,18 @@ fn load_upscaler(args: &UpscaleArgs) -> Result<(Upscaler, String)> {
     Ok(zoo::upscaler(requested, args.scale, args.weights.as_deref(), &crate::device())?)
 }
 
-fn collect_folder(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Image files under `dir`, sorted. A folder reached again through a symbolic link (a loop,
+/// or two links to one folder) is walked once.
+fn collect_folder(dir: &Path, recursive: bool, seen: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>) -> Result<()> {
+    let real = dir.canonicalize().with_context(|| format!("{}: cannot read the folder", dir.display()))?;
+    if !seen.insert(real) {
+        return Ok(());
+    }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).with_context(|| format!("{}: cannot read the folder", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
         if p.is_dir() && recursive {
-            collect_folder(&p, recursive, out)?;
+            collect_folder(&p, recursive, seen, out)?;
         } else if p.is_file() && is_image_path(&p) {
             out.push(p);
         }
@@ -76,20 +83,77 @@ fn collect_folder(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result
     Ok(())
 }
 
-/// (input, output) pairs for every input image.
-fn plan(args: &UpscaleArgs, scale: usize) -> Result<Vec<(PathBuf, PathBuf)>> {
+/// Extensions of image formats sisr does not write: an `-o` ending in one is a mistake, not a
+/// folder name.
+const UNWRITABLE_IMAGE_EXTENSIONS: &[&str] = &["bmp", "gif", "ico", "avif", "heic", "heif", "jxl", "exr", "hdr", "tga", "qoi", "pnm", "ppm", "pgm", "dds"];
+
+/// A path as the file system resolves it (existing parents resolved, the name kept), so that
+/// two spellings of one file compare equal.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match (parent.canonicalize(), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Where a run may write: the planned outputs and the inputs they must never replace.
+struct Plan {
+    pairs: Vec<(PathBuf, PathBuf)>,
+    inputs: HashSet<PathBuf>,
+    outputs: HashSet<PathBuf>,
+}
+
+impl Plan {
+    /// Why `path` may not receive `input`'s result (`None`: it may). Only regular files are
+    /// ever replaced, and only with `--overwrite`; inputs and the other outputs of the run never.
+    fn refusal(&self, input: &Path, path: &Path, planned: &Path, overwrite: bool) -> Option<String> {
+        let r = resolved(path);
+        if self.inputs.contains(&r) {
+            return Some(format!("{}: the output would replace an input of this run", path.display()));
+        }
+        if path != planned && self.outputs.contains(&r) {
+            return Some(format!("{}: the output of {} would replace another output of this run", path.display(), input.display()));
+        }
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if !m.file_type().is_file() => Some(format!("{}: exists and is not a regular file; sisr only writes regular files", path.display())),
+            Ok(_) if !overwrite => Some(format!("{}: already exists (--overwrite replaces it)", path.display())),
+            _ => None,
+        }
+    }
+}
+
+/// (input, output) pairs for every input image, checked before anything is written: no output
+/// is an input, no two inputs share an output, no output is a special file.
+fn plan(args: &UpscaleArgs, scale: usize) -> Result<Plan> {
     let suffix = format!("_x{scale}");
     let forced = args.format.as_deref().map(|f| OutputFormat::from_extension(Path::new(&format!("x.{f}"))).expect("validated by clap"));
     let with_format = |p: PathBuf| match forced {
         Some(f) => p.with_extension(f.extension()),
         None => p,
     };
+    if let Some(o) = &args.output {
+        let ext = o.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+        if !o.is_dir() && UNWRITABLE_IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+            bail!("{}: sisr cannot write .{ext} images; name the output .png, .jpg, .webp or .tif (or give a folder)", o.display());
+        }
+        match std::fs::metadata(o) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) if !m.is_file() => bail!("{}: exists and is not a regular file; sisr only writes regular files", o.display()),
+            Ok(_) if OutputFormat::from_extension(o).is_none() => bail!("{}: an existing file that is neither a folder nor a .png, .jpg, .webp or .tif image", o.display()),
+            _ => {}
+        }
+    }
     let single_file_out = args.output.as_ref().filter(|o| args.inputs.len() == 1 && args.inputs[0].is_file() && OutputFormat::from_extension(o).is_some());
     let mut pairs = Vec::new();
+    let mut seen = HashSet::new();
     for input in &args.inputs {
         if input.is_dir() {
             let mut files = Vec::new();
-            collect_folder(input, args.recursive, &mut files)?;
+            collect_folder(input, args.recursive, &mut seen, &mut files)?;
             if files.is_empty() {
                 bail!("{}: no image files in this folder", input.display());
             }
@@ -110,21 +174,31 @@ fn plan(args: &UpscaleArgs, scale: usize) -> Result<Vec<(PathBuf, PathBuf)>> {
                 }
             };
             pairs.push((input.clone(), if single_file_out.is_some() { out } else { with_format(out) }));
+        } else if input.exists() {
+            bail!("{}: not a regular file or folder", input.display());
         } else {
             bail!("{}: no such file or folder", input.display());
         }
     }
     pairs.sort();
+    pairs.dedup_by(|a, b| resolved(&a.0) == resolved(&b.0) && a.1 == b.1);
     if let Some(shard) = &args.shard {
         let (i, n) = shard.split_once('/').and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?))).filter(|&(i, n)| i >= 1 && i <= n).with_context(|| format!("--shard {shard:?} must be I/N with 1 ≤ I ≤ N"))?;
         pairs = pairs.into_iter().enumerate().filter(|(k, _)| k % n == i - 1).map(|(_, p)| p).collect();
     }
+    let inputs: HashSet<PathBuf> = args.inputs.iter().map(|p| resolved(p)).chain(pairs.iter().map(|(i, _)| resolved(i))).collect();
+    let mut owner: HashMap<PathBuf, &Path> = HashMap::new();
     for (input, output) in &pairs {
-        if output.canonicalize().ok().is_some_and(|o| input.canonicalize().ok() == Some(o)) || output == input {
-            bail!("{}: the output would overwrite the input; choose another -o", input.display());
+        let r = resolved(output);
+        if inputs.contains(&r) {
+            bail!("{}: the output for {} would overwrite an input; choose another -o", output.display(), input.display());
+        }
+        if let Some(other) = owner.insert(r, input) {
+            bail!("{}: both {} and {} would be written here; give them separate output folders (or rename one)", output.display(), other.display(), input.display());
         }
     }
-    Ok(pairs)
+    let outputs = owner.into_keys().collect();
+    Ok(Plan { pairs, inputs, outputs })
 }
 
 /// The format to write: the requested one, else the output's extension, falling back to PNG
@@ -132,6 +206,22 @@ fn plan(args: &UpscaleArgs, scale: usize) -> Result<Vec<(PathBuf, PathBuf)>> {
 fn output_format(path: &Path, image: &sisr_image::Image, forced: Option<OutputFormat>) -> OutputFormat {
     let f = forced.or_else(|| OutputFormat::from_extension(path)).unwrap_or(OutputFormat::Png);
     if f == OutputFormat::Jpeg && image.layout.has_alpha() && forced.is_none() { OutputFormat::Png } else { f }
+}
+
+/// Refuses an image whose result would not fit the memory limit, before any work on it.
+fn check_output_size(name: &Path, image: &sisr_image::Image, scale: usize, limits: &LimitArgs) -> Result<()> {
+    let bytes = (image.width as u64 * scale as u64) * (image.height as u64 * scale as u64) * image.layout.channels() as u64 * if image.is_16bit() { 2 } else { 1 };
+    if bytes > limits.max_alloc_mb << 20 {
+        bail!(
+            "{}: the x{scale} result would be {}x{} ({} MiB), over the --max-alloc-mb limit of {} MiB",
+            name.display(),
+            image.width * scale,
+            image.height * scale,
+            bytes >> 20,
+            limits.max_alloc_mb
+        );
+    }
+    Ok(())
 }
 
 pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
@@ -144,42 +234,70 @@ pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
     let limits = args.limits.limits();
     let forced = args.format.as_deref().and_then(|f| OutputFormat::from_extension(Path::new(&format!("x.{f}"))));
 
-    if args.inputs.len() == 1 && args.inputs[0] == Path::new("-") {
-        let mut bytes = Vec::new();
-        std::io::stdin().read_to_end(&mut bytes).context("<stdin>: cannot read")?;
-        let image = io::decode(&bytes, Path::new("<stdin>"), &limits)?;
+    let stdout = args.output.as_deref() == Some(Path::new("-"));
+    let stdin = args.inputs.len() == 1 && args.inputs[0] == Path::new("-");
+    if stdin || stdout {
+        // One image in, one out: standard input and/or output.
+        let (name, bytes) = match args.inputs.as_slice() {
+            [_] if stdin => (PathBuf::from("<stdin>"), io::read_limited(std::io::stdin().lock(), Path::new("<stdin>"), &limits)?),
+            [one] if one.is_file() => (one.clone(), io::read_limited(std::fs::File::open(one).with_context(|| format!("{}: cannot read", one.display()))?, one, &limits)?),
+            [one] => bail!("{}: -o - writes one image file to standard output, not a folder", one.display()),
+            _ => bail!("-o - writes one image to standard output; give exactly one input"),
+        };
+        let image = io::decode(&bytes, &name, &limits)?;
+        check_output_size(&name, &image, upscaler.scale(), &args.limits)?;
         let hr = upscale_image(&upscaler, &image, &opts, &device, |_, _| {});
         let target = args.output.clone().unwrap_or_else(|| PathBuf::from("-"));
         if target == Path::new("-") {
-            let encoded = io::encode(&hr, forced.unwrap_or(OutputFormat::Png), Path::new("<stdout>"))?;
+            let f = forced.or_else(|| OutputFormat::from_extension(&name).filter(|&f| f != OutputFormat::Jpeg || !hr.layout.has_alpha())).unwrap_or(OutputFormat::Png);
+            let encoded = io::encode(&hr, f, Path::new("<stdout>"))?;
             std::io::stdout().write_all(&encoded).context("<stdout>: cannot write")?;
         } else {
             let f = output_format(&target, &hr, forced);
+            let plan = Plan { pairs: vec![], inputs: HashSet::new(), outputs: HashSet::new() };
+            if let Some(why) = plan.refusal(&name, &target, &target, args.overwrite) {
+                bail!(why);
+            }
             io::write_atomic(&target, &io::encode(&hr, f, &target)?).with_context(|| format!("{}: cannot write", target.display()))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
 
-    let pairs = plan(&args, upscaler.scale())?;
+    let plan = plan(&args, upscaler.scale())?;
+    let pairs = &plan.pairs;
     eprintln!("upscaling {} image(s) with {description}", pairs.len());
     let bar = ProgressBar::new(pairs.len() as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg} [{elapsed_precise} < {eta_precise}]")?);
     let (mut written, mut skipped, mut failed) = (0, 0, 0);
-    for (input, output) in &pairs {
+    for (input, output) in pairs {
         bar.set_message(input.display().to_string());
-        if output.exists() && !args.overwrite {
+        if std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_file()) && !args.overwrite {
             skipped += 1;
             bar.inc(1);
             continue;
         }
         let result = (|| -> Result<()> {
+            if let Some(why) = plan.refusal(input, output, output, args.overwrite) {
+                bail!(why);
+            }
             let image = io::open(input, &limits)?;
+            check_output_size(input, &image, upscaler.scale(), &args.limits)?;
+            if args.tile != 0 && upscaler.effective_tile(image.width, image.height, args.tile) != 0 && !upscaler.tiles_exactly() {
+                bar.suspend(|| eprintln!("note: {}: over {} LR pixels, so run in tiles, which differ slightly from a whole-image run for this model (--tile 0 runs it whole, with more memory)", input.display(), sisr::upscale::WHOLE_IMAGE_PIXELS));
+            }
+            // The format (and so the name) is known once the image is: check the final path.
+            let f = output_format(output, &image, forced);
+            let path = if OutputFormat::from_extension(output) == Some(f) { output.clone() } else { output.with_extension(f.extension()) };
+            if path != *output {
+                if let Some(why) = plan.refusal(input, &path, output, args.overwrite) {
+                    bail!("{why} ({} cannot hold the alpha channel of {}, so its result would be written as {})", output.display(), input.display(), path.display());
+                }
+                bar.suspend(|| eprintln!("note: {} has alpha, which JPEG cannot hold: written as {}", input.display(), path.display()));
+            }
             let hr = upscale_image(&upscaler, &image, &opts, &device, |_, _| {});
-            if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the folder", dir.display()))?;
             }
-            let f = output_format(output, &hr, forced);
-            let path = if OutputFormat::from_extension(output) == Some(f) { output.clone() } else { output.with_extension(f.extension()) };
             io::write_atomic(&path, &io::encode(&hr, f, &path)?).with_context(|| format!("{}: cannot write", path.display()))?;
             Ok(())
         })();

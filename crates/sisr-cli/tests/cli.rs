@@ -156,6 +156,29 @@ fn degrade_writes_named_lr_files_and_scoring_them_as_lr_matches() {
     assert_clean_failure(&o, "overwritten");
 }
 
+/// Issue 15: LR names are the HR names with the last extension made `png`; two HR files that
+/// would share one refuse the run before anything is written.
+#[test]
+fn degrade_keeps_every_name_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let hr = dir.path().join("hr");
+    std::fs::create_dir(&hr).unwrap();
+    for name in ["a.b.png", "a.c.png"] {
+        save(&synthetic(20, 16, name.len()), &hr.join(name)).unwrap();
+    }
+    let lr = dir.path().join("lr");
+    let o = sisr(&["degrade", "--scale", "2", "--dataset", hr.to_str().unwrap(), "--out", lr.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(lr.join("a.b.png").is_file() && lr.join("a.c.png").is_file());
+    save(&synthetic(20, 16, 1), &hr.join("img.png")).unwrap();
+    std::fs::write(hr.join("img.jpg"), encode(&synthetic(20, 16, 2), OutputFormat::Jpeg, Path::new("x")).unwrap()).unwrap();
+    let fresh = dir.path().join("lr2");
+    let o = sisr(&["degrade", "--scale", "2", "--dataset", hr.to_str().unwrap(), "--out", fresh.to_str().unwrap()]);
+    assert_clean_failure(&o, "img.jpg");
+    assert!(stderr(&o).contains("img.png"), "{}", stderr(&o));
+    assert!(!fresh.exists());
+}
+
 #[test]
 fn info_json_counts_from_the_built_network() {
     let o = sisr(&["info", "--model", "dcscn-compact", "--scale", "2", "--json"]);

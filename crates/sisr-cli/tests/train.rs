@@ -7,7 +7,6 @@ use sisr_image::{Image, Layout};
 use sisr_image::DecodeLimits;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn synthetic(w: usize, h: usize, seed: usize) -> Image {
     let data = (0..w * h * 3)
@@ -61,26 +60,31 @@ fn checkpoint_step(path: &Path) -> u64 {
 #[cfg(unix)]
 #[test]
 fn a_killed_run_resumes_from_its_last_complete_checkpoint() {
+    use std::io::BufRead;
     let root = tempfile::tempdir().unwrap();
     dataset(root.path());
     let last = root.path().join("run/checkpoint-last.safetensors");
-    // Every step validates and writes two checkpoints, so these kills land in writes as often
-    // as between them.
-    let delays_ms = [0u64, 7, 23, 41, 66, 95, 130];
+    // Every step validates and writes two checkpoints. Each round pauses the run at a named
+    // point (inside an atomic write, after the log row, after the checkpoint) and kills it
+    // there: the same places on every machine, whatever its speed.
+    let pauses = ["checkpoint@1", "atomic-write@2", "log-row@1", "atomic-write@3", "checkpoint@2", "atomic-write@1", "log-row@3"];
     let mut resumed_from = Vec::new();
-    for (round, &delay) in delays_ms.iter().enumerate() {
-        let mut child = train(root.path(), round > 0, STEPS).spawn().unwrap();
-        let started = Instant::now();
-        while !last.exists() || (round > 0 && started.elapsed() < Duration::from_millis(300)) {
-            assert!(child.try_wait().unwrap().is_none(), "training ended before it could be killed (round {round})");
-            assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint after 60 s");
-            std::thread::sleep(Duration::from_millis(2));
+    for (round, pause) in pauses.iter().enumerate() {
+        let mut child = train(root.path(), round > 0, STEPS).env("SISR_TEST_PAUSE", pause).spawn().unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut said = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "round {round}: the run ended before pausing at {pause}: {said}");
+            said.push_str(&line);
+            if line.starts_with(sisr_image::pause::PAUSED) {
+                break;
+            }
         }
-        std::thread::sleep(Duration::from_millis(delay));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let step = checkpoint_step(&last);
-        assert!(step < STEPS, "the run finished before the kill of round {round}");
+        assert!(step < STEPS);
         for entry in std::fs::read_dir(root.path().join("run")).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "safetensors") {
@@ -89,6 +93,8 @@ fn a_killed_run_resumes_from_its_last_complete_checkpoint() {
         }
         resumed_from.push(step);
     }
+    // The pauses were at different places, so the runs got somewhere.
+    assert!(resumed_from.last() > resumed_from.first(), "{resumed_from:?}");
 
     let before = checkpoint_step(&last);
     let out = train(root.path(), true, STEPS).output().unwrap();

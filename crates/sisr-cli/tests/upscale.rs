@@ -99,7 +99,7 @@ fn outputs_never_replace_inputs_and_formats_follow_the_flag() {
     let img = dir.path().join("a.png");
     save(&pattern(16, 12, Layout::Rgba), &img).unwrap();
     let o = sisr(&["upscale", img.to_str().unwrap(), "-o", img.to_str().unwrap(), "--model", "bicubic"]);
-    assert!(!o.status.success() && stderr(&o).contains("overwrite the input"), "{}", stderr(&o));
+    assert!(!o.status.success() && stderr(&o).contains("overwrite an input"), "{}", stderr(&o));
     // Default name next to the input; webp keeps alpha.
     let o = sisr(&["upscale", img.to_str().unwrap(), "--model", "bicubic", "--format", "webp"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -114,4 +114,122 @@ fn mismatched_weights_and_scales_are_refused() {
     assert!(!o.status.success() && stderr(&o).contains("dcscn x5: no shipped model"), "{}", stderr(&o));
     let o = sisr(&["upscale", "whatever.png", "--model", "drn-plus"]);
     assert!(!o.status.success() && stderr(&o).contains("drn-plus x2: no shipped model"), "{}", stderr(&o));
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Issue 15: every output path is checked against the inputs and the other outputs before
+/// anything is written, also when JPEG cannot hold alpha and the result becomes a PNG.
+#[test]
+fn no_output_replaces_an_input_another_output_or_a_user_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let alpha = d.join("a.png");
+    save(&pattern(12, 10, Layout::Rgba), &alpha).unwrap();
+    let before = std::fs::read(&alpha).unwrap();
+    // The PNG fallback of a.jpg would be the input itself.
+    let o = sisr(&["upscale", s(&alpha), "-o", s(&d.join("a.jpg")), "--model", "bicubic"]);
+    assert!(!o.status.success() && stderr(&o).contains("replace an input"), "{}", stderr(&o));
+    // ... or an unrelated existing file.
+    let user = d.join("x.png");
+    save(&pattern(5, 5, Layout::Rgb), &user).unwrap();
+    let theirs = std::fs::read(&user).unwrap();
+    let o = sisr(&["upscale", s(&alpha), "-o", s(&d.join("x.jpg")), "--model", "bicubic"]);
+    assert!(!o.status.success() && stderr(&o).contains("x.png: already exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&user).unwrap(), theirs);
+    assert_eq!(std::fs::read(&alpha).unwrap(), before);
+    // Without a clash the fallback is written and said.
+    let o = sisr(&["upscale", s(&alpha), "-o", s(&d.join("y.jpg")), "--model", "bicubic"]);
+    assert!(o.status.success() && stderr(&o).contains("written as"), "{}", stderr(&o));
+    assert_eq!(open(&d.join("y.png"), &Default::default()).unwrap().layout, Layout::Rgba);
+
+    // One input's output is another input.
+    save(&pattern(6, 6, Layout::Rgb), &d.join("a_x2.png")).unwrap();
+    let o = sisr(&["upscale", s(&alpha), s(&d.join("a_x2.png")), "--model", "bicubic"]);
+    assert!(!o.status.success() && stderr(&o).contains("overwrite an input"), "{}", stderr(&o));
+
+    // Two inputs, one output name: refused before anything is written, naming both.
+    for sub in ["d1", "d2"] {
+        std::fs::create_dir(d.join(sub)).unwrap();
+        save(&pattern(8, 8, Layout::Rgb), &d.join(sub).join("p.png")).unwrap();
+    }
+    let out = d.join("out");
+    let o = sisr(&["upscale", s(&d.join("d1/p.png")), s(&d.join("d2/p.png")), "-o", s(&out), "--model", "bicubic"]);
+    assert!(!o.status.success() && stderr(&o).contains("d1/p.png") && stderr(&o).contains("d2/p.png"), "{}", stderr(&o));
+    assert!(!out.exists());
+    save(&pattern(8, 8, Layout::Rgb), &d.join("d1/p.jpg")).unwrap();
+    let o = sisr(&["upscale", s(&d.join("d1")), "-o", s(&out), "--format", "png", "--model", "bicubic"]);
+    assert!(!o.status.success() && stderr(&o).contains("p.jpg") && stderr(&o).contains("p.png"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
+
+#[test]
+fn outputs_are_regular_files_or_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let img = d.join("i.png");
+    save(&pattern(9, 7, Layout::Rgb), &img).unwrap();
+    // An unwritable image extension is refused, not made a folder.
+    let o = sisr(&["upscale", s(&img), "-o", s(&d.join("r.bmp")), "--model", "bicubic"]);
+    assert!(!o.status.success() && stderr(&o).contains("cannot write .bmp"), "{}", stderr(&o));
+    assert!(!d.join("r.bmp").exists());
+    // `-o -` writes the image to standard output.
+    let o = sisr(&["upscale", s(&img), "-o", "-", "--model", "bicubic", "--scale", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let up = sisr_image::io::decode(&o.stdout, Path::new("stdout"), &Default::default()).unwrap();
+    assert_eq!((up.width, up.height), (27, 21));
+    assert!(!d.join("-").exists());
+    // A special file stays what it is, even with --overwrite.
+    #[cfg(unix)]
+    {
+        let fifo = d.join("f.png");
+        assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let o = sisr(&["upscale", s(&img), "-o", s(&fifo), "--model", "bicubic", "--overwrite"]);
+        assert!(!o.status.success() && stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_is_walked_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(input.join("sub")).unwrap();
+    save(&pattern(6, 6, Layout::Rgb), &input.join("sub/q.png")).unwrap();
+    std::os::unix::fs::symlink(&input, input.join("sub/loop")).unwrap();
+    let out = dir.path().join("out");
+    let o = sisr(&["upscale", s(&input), "-r", "-o", s(&out), "--model", "bicubic"]);
+    assert!(o.status.success() && stderr(&o).contains("1 written"), "{}", stderr(&o));
+    assert!(out.join("sub/q.png").is_file());
+}
+
+#[test]
+fn standard_input_and_results_are_bounded_by_the_memory_limit() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sisr"))
+        .args(["upscale", "-", "--model", "bicubic", "--max-alloc-mb", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        // The reader stops at the limit and closes the pipe: later writes may fail.
+        let _ = stdin.write_all(&vec![7u8; 3 << 20]);
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("over the limit") && stderr(&o).contains("--max-alloc-mb"), "{}", stderr(&o));
+
+    // A 600×600 gray input decodes in 1 MiB, its x2 result (1.4 MB) does not fit.
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("big.png");
+    save(&pattern(600, 600, Layout::Gray), &img).unwrap();
+    let o = sisr(&["upscale", s(&img), "--model", "bicubic", "--max-alloc-mb", "1"]);
+    assert!(!o.status.success() && stderr(&o).contains("1200x1200") && stderr(&o).contains("--max-alloc-mb"), "{}", stderr(&o));
+    assert!(!dir.path().join("big_x2.png").exists());
 }

@@ -4,7 +4,7 @@
 
 use crate::plane::Plane;
 use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageReader};
-use std::io::{Cursor, Write};
+use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// File extensions the toolkit reads (lower case).
@@ -20,6 +20,8 @@ pub enum ImageIoError {
     TooLarge { path: PathBuf, width: u32, height: u32, max_width: u32, max_height: u32 },
     #[error("{}: decoding needs more memory than the limit of {max_alloc} bytes (raise it with --max-alloc-mb)", path.display())]
     OverAllocationLimit { path: PathBuf, max_alloc: u64 },
+    #[error("{}: the input is over the limit of {max_alloc} bytes (raise it with --max-alloc-mb)", path.display())]
+    InputTooLarge { path: PathBuf, max_alloc: u64 },
     #[error("{}: corrupt or truncated image: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
     #[error("{}: unsupported image: {message}", path.display())]
@@ -178,15 +180,39 @@ fn classify(path: &Path, err: image::ImageError, limits: &DecodeLimits) -> Image
 
 /// Reads and decodes an image file under `limits`.
 pub fn open(path: &Path, limits: &DecodeLimits) -> Result<Image, ImageIoError> {
-    let bytes = std::fs::read(path).map_err(|source| ImageIoError::Io { path: path.to_path_buf(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| ImageIoError::Io { path: path.to_path_buf(), source })?;
+    let bytes = read_limited(file, path, limits)?;
     decode(&bytes, path, limits)
+}
+
+/// Reads a whole file or stream (standard input) into memory, refusing one larger than the
+/// allocation limit instead of growing without bound.
+pub fn read_limited(reader: impl std::io::Read, name: &Path, limits: &DecodeLimits) -> Result<Vec<u8>, ImageIoError> {
+    let mut bytes = Vec::new();
+    reader.take(limits.max_alloc.saturating_add(1)).read_to_end(&mut bytes).map_err(|source| ImageIoError::Io { path: name.to_path_buf(), source })?;
+    if bytes.len() as u64 > limits.max_alloc {
+        return Err(ImageIoError::InputTooLarge { path: name.to_path_buf(), max_alloc: limits.max_alloc });
+    }
+    Ok(bytes)
+}
+
+/// A JPEG's entropy-coded data cannot hold the end-of-image marker (0xFF is stuffed), so a
+/// complete file has one after its last start-of-scan; the decoder itself fills missing rows
+/// with grey instead of failing.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    last_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
 /// Decodes an in-memory image; `name` is used in errors (a path, or "<stdin>").
 pub fn decode(bytes: &[u8], name: &Path, limits: &DecodeLimits) -> Result<Image, ImageIoError> {
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|source| ImageIoError::Io { path: name.to_path_buf(), source })?;
-    if reader.format().is_none() {
-        return Err(ImageIoError::UnknownFormat { path: name.to_path_buf() });
+    match reader.format() {
+        None => return Err(ImageIoError::UnknownFormat { path: name.to_path_buf() }),
+        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
+            return Err(ImageIoError::Corrupt { path: name.to_path_buf(), message: "the JPEG data ends before its end-of-image marker".into() });
+        }
+        Some(_) => {}
     }
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_width);
@@ -203,6 +229,9 @@ pub fn decode(bytes: &[u8], name: &Path, limits: &DecodeLimits) -> Result<Image,
             max_height: limits.max_height,
         });
     }
+    // `ImageReader::decode` reserves the decoded size against the limit; decoding through
+    // `from_decoder` must do it itself.
+    image_limits.reserve(decoder.total_bytes()).map_err(|e| classify(name, e, limits))?;
     decoder.set_limits(image_limits).map_err(|e| classify(name, e, limits))?;
     let icc_profile = decoder.icc_profile().ok().flatten();
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -337,6 +366,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
     }
     tmp.as_file().sync_all()?;
+    crate::pause::point("atomic-write");
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
@@ -401,6 +431,53 @@ mod tests {
         let e = open(&path, &DecodeLimits::default()).unwrap_err();
         assert!(matches!(e, ImageIoError::Corrupt { .. }), "{e:?}");
         assert!(e.to_string().contains("cut.png"));
+    }
+
+    #[test]
+    fn a_truncated_file_is_an_error_in_every_format() {
+        // Noise, so that every format's compressed stream spans the whole image.
+        let mut state = 12345u32;
+        let data: Vec<u8> = (0..64 * 48 * 3)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 16) as u8
+            })
+            .collect();
+        let image = Image::from_u8(64, 48, Layout::Rgb, data);
+        let mut bmp = Vec::new();
+        image::codecs::bmp::BmpEncoder::new(&mut bmp).encode(match &image.samples {
+            Samples::U8(d) => d,
+            Samples::U16(_) => unreachable!(),
+        }, 64, 48, image::ExtendedColorType::Rgb8).unwrap();
+        let mut files = vec![("bmp", bmp)];
+        for f in [OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Webp, OutputFormat::Tiff] {
+            files.push((f.extension(), encode(&image, f, Path::new("x")).unwrap()));
+        }
+        for (ext, bytes) in files {
+            assert!(decode(&bytes, Path::new("whole"), &DecodeLimits::default()).is_ok(), "{ext}");
+            // A JPEG cut just before its end marker may have lost entropy data: refused too.
+            let last = if ext == "jpg" { bytes.len() - 2 } else { bytes.len() / 2 };
+            for keep in [bytes.len() / 2, bytes.len() * 3 / 4, last] {
+                let name = format!("cut.{ext}");
+                match decode(&bytes[..keep], Path::new(&name), &DecodeLimits::default()) {
+                    Ok(_) => panic!("{ext} cut to {keep} of {} bytes was accepted", bytes.len()),
+                    Err(e) => assert!(e.to_string().contains(&name), "{e}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reading_stops_at_the_allocation_limit() {
+        let limits = DecodeLimits { max_alloc: 1000, ..DecodeLimits::default() };
+        let endless = std::io::repeat(7);
+        let e = read_limited(endless, Path::new("<stdin>"), &limits).unwrap_err();
+        assert!(matches!(e, ImageIoError::InputTooLarge { max_alloc: 1000, .. }), "{e:?}");
+        assert_eq!(read_limited(&[1u8; 1000][..], Path::new("x"), &limits).unwrap().len(), 1000);
+        // The decoded size counts too: the 5×3 RGB sample needs 45 bytes.
+        let bytes = encode(&sample_rgb(), OutputFormat::Png, Path::new("x")).unwrap();
+        let tight = DecodeLimits { max_alloc: 44, ..DecodeLimits::default() };
+        assert!(matches!(decode(&bytes, Path::new("x.png"), &tight), Err(ImageIoError::OverAllocationLimit { .. })));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod color;
 pub mod io;
 pub mod metrics;
+pub mod pause;
 pub mod plane;
 pub mod protocol;
 pub mod resize;

@@ -24,6 +24,20 @@ impl Upscaler {
         }
     }
 
+    /// Whether tiled inference equals whole-image inference (see [`Network::tiles_exactly`]).
+    pub fn tiles_exactly(&self) -> bool {
+        match self {
+            Upscaler::Bicubic { .. } => true,
+            Upscaler::Network(n) => n.tiles_exactly(),
+        }
+    }
+
+    /// The LR tile side [`upscale_image`] uses for a `w`×`h` image asked to run in `tile`s:
+    /// a model that does not tile exactly runs whole up to [`WHOLE_IMAGE_PIXELS`].
+    pub fn effective_tile(&self, w: usize, h: usize, tile: usize) -> usize {
+        if !self.tiles_exactly() && w * h <= WHOLE_IMAGE_PIXELS { 0 } else { tile }
+    }
+
     fn margin(&self) -> usize {
         match self {
             Upscaler::Bicubic { .. } => 3,
@@ -31,6 +45,10 @@ impl Upscaler {
         }
     }
 }
+
+/// LR pixels up to which a model that does not tile exactly (DRFN) runs on the whole image:
+/// 512×512, every benchmark image at every scale, and about 3 GB of feature maps for DRFN x4.
+pub const WHOLE_IMAGE_PIXELS: usize = 512 * 512;
 
 #[derive(Debug, Clone, Copy)]
 pub struct UpscaleOptions {
@@ -106,6 +124,7 @@ pub fn upscale_image(up: &Upscaler, img: &Image, opts: &UpscaleOptions, device: 
     let n = img.layout.channels();
     let colour = img.layout.color_channels();
     let margin = up.margin();
+    let opts = &UpscaleOptions { tile: up.effective_tile(w, h, opts.tile), ..*opts };
     let stripe = if opts.tile == 0 || opts.tile + 2 * margin >= h { h } else { opts.tile };
     let sixteen = img.is_16bit();
     let mut out8 = if sixteen { vec![] } else { vec![0u8; ow * oh * n] };

@@ -119,6 +119,18 @@ fn apply(network: Network, mut tensors: HashMap<String, (Vec<usize>, Vec<f32>)>)
     network.map(&mut loader)
 }
 
+/// A NaN or infinite weight would give a black image and a meaningless score: refuse it.
+fn check_finite(tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>, path: &Path) -> Result<(), WeightsError> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        if let Some(bad) = tensors[name].1.iter().find(|v| !v.is_finite()) {
+            return Err(WeightsError::Unknown { path: path.into(), message: format!("tensor `{name}` holds {bad} (the training diverged or the file is damaged)") });
+        }
+    }
+    Ok(())
+}
+
 /// Checks `tensors` against the network's parameters and loads them.
 pub fn load_tensors(network: Network, tensors: HashMap<String, (Vec<usize>, Vec<f32>)>, path: &Path) -> Result<Network, WeightsError> {
     let expected = parameter_shapes(&network);
@@ -131,6 +143,7 @@ pub fn load_tensors(network: Network, tensors: HashMap<String, (Vec<usize>, Vec<
             Some(_) => {}
         }
     }
+    check_finite(&tensors, path)?;
     let known: std::collections::HashSet<&String> = expected.iter().map(|(n, _)| n).collect();
     let mut extra: Vec<&String> = tensors.keys().filter(|k| !known.contains(k)).collect();
     extra.sort();
@@ -161,6 +174,7 @@ pub fn warm_start(network: Network, file: &WeightsFile) -> Result<(Network, Vec<
         return Err(WeightsError::Unknown { path: file.path.clone(), message: format!("shares no tensor with {} x{}", network.kind, network.scale) });
     }
     tensors.retain(|name, _| expected.iter().any(|(n, _)| n == name));
+    check_finite(&tensors, &file.path)?;
     Ok((apply(network, tensors), kept))
 }
 

@@ -213,6 +213,13 @@ fn weight_files_round_trip_and_are_checked() {
     let e = weights::load_tensors(net.clone(), wrong, Path::new("w.safetensors")).unwrap_err();
     assert!(matches!(e, WeightsError::Shape { .. }) && e.to_string().contains("feature.2.conv.weight"), "{e}");
 
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut diverged = tensors.clone();
+        diverged.get_mut("feature.2.conv.weight").unwrap().1[3] = bad;
+        let e = weights::load_tensors(net.clone(), diverged, Path::new("w.safetensors")).unwrap_err();
+        assert!(e.to_string().contains("feature.2.conv.weight") && e.to_string().contains(&bad.to_string()), "{e}");
+    }
+
     let mut extra = tensors;
     extra.insert("surprise.weight".into(), (vec![1], vec![0.0]));
     let e = weights::load_tensors(net, extra, Path::new("w.safetensors")).unwrap_err();

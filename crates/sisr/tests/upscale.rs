@@ -68,6 +68,25 @@ fn tiles_equal_the_whole_image_for_the_heavy_models_on_a_small_image() {
     }
 }
 
+/// DRFN's channel attention pools the whole input, so tiles cannot equal the whole image:
+/// up to `WHOLE_IMAGE_PIXELS` it runs whole whatever `--tile` says, bit for bit.
+#[test]
+fn drfn_runs_whole_images_up_to_the_budget() {
+    let dev = sisr::default_device();
+    dev.seed(5);
+    let up = Upscaler::Network(Box::new(common::random_network(ModelKind::Drfn5m, 2, &dev)));
+    assert!(!up.tiles_exactly());
+    assert_eq!(up.effective_tile(512, 512, 64), 0);
+    assert_eq!(up.effective_tile(513, 512, 64), 64);
+    let img = textured(61, 47, Layout::Rgb);
+    let whole = upscale_image(&up, &img, &UpscaleOptions { tile: 0, ensemble: false }, &dev, |_, _| {});
+    let tiled = upscale_image(&up, &img, &UpscaleOptions { tile: 16, ensemble: false }, &dev, |_, _| {});
+    assert_eq!(whole, tiled);
+    for kind in [ModelKind::Dcscn, ModelKind::Glrl, ModelKind::Drn] {
+        assert!(Upscaler::Network(Box::new(kind.build(2, &dev).unwrap())).tiles_exactly(), "{kind}");
+    }
+}
+
 /// Every model but DCSCN at the full 300x217 / tile 64 (many minutes of CPU):
 /// `cargo test --release -- --ignored`.
 #[test]

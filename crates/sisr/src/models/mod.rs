@@ -194,6 +194,12 @@ impl Network {
         }
     }
 
+    /// Whether overlapping tiles give the whole-image result. DRFN's channel attention averages
+    /// over the whole input, so a tile sees other statistics than the image.
+    pub fn tiles_exactly(&self) -> bool {
+        !matches!(self.net, Net::Drfn(_))
+    }
+
     pub fn num_params(&self) -> usize {
         with_module!(&self.net, m => m.num_params())
     }

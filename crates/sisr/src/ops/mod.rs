@@ -11,7 +11,7 @@
 #![cfg_attr(feature = "tch", allow(deprecated))]
 
 pub mod activation;
-pub mod same_conv;
+pub(crate) mod same_conv;
 pub mod shuffle;
 #[cfg(feature = "tch")]
 mod torch;

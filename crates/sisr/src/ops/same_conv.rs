@@ -127,6 +127,10 @@ impl SameConv {
     /// Forward: `x` [N, Cin, H, W], `weight` [Cout, Cin, k, k], `bias` [Cout] → [N, Cout, H, W].
     pub fn forward(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
         self.check(x.len(), weight.len());
+        // The bias loop below writes through a raw pointer: its length is part of the contract.
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), self.cout, "bias size");
+        }
         let (plane, patch) = (self.plane(), self.patch());
         // Left uninitialised: the bands cover every output element and the GEMM (which does not
         // read its destination) writes each one, so zero-filling would be a wasted pass.
@@ -296,6 +300,13 @@ mod tests {
             SameConv { batch: 3, cin: 5, cout: 2, height: 4, width: 6, k: 1 },
             SameConv { batch: 1, cin: 2, cout: 2, height: 70, width: 64, k: 3 },
         ]
+    }
+
+    #[test]
+    #[should_panic(expected = "bias size")]
+    fn a_bias_longer_than_the_output_channels_is_refused() {
+        let s = SameConv { batch: 1, cin: 1, cout: 2, height: 4, width: 4, k: 3 };
+        s.forward(&[0.0; 16], &[0.0; 18], Some(&[0.0; 3]));
     }
 
     #[test]

@@ -334,7 +334,9 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
             // checkpoint, which the resume drops and writes again; the other order lost it.
             let row = format!("{},{:.6},{:.3e},{vp},{vs},{:.2},{:.1}", ls.step, loss_sum / loss_count.max(1) as f64, lr, ips, ls.seconds);
             append_log(&log, &row)?;
+            sisr_image::pause::point("log-row");
             write_checkpoint(&last, &network, &state, &ls, recipe)?;
+            sisr_image::pause::point("checkpoint");
             on_event(TrainEvent::Checkpoint { step: ls.step, path: last.clone() });
             loss_sum = 0.0;
             loss_count = 0;
