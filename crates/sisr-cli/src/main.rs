@@ -7,6 +7,7 @@ mod degrade;
 mod eval;
 mod info;
 mod models;
+mod serve;
 mod table;
 mod train;
 mod upscale;
@@ -57,6 +58,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The shipped models with their scores (and a PSNR-against-parameters chart).
     Models(models::ModelsArgs),
+    /// A local web app: upload images, compare before/after, download the results.
+    Serve(serve::ServeArgs),
     /// Re-encode a weights file (f16/bf16 storage halves its size; sisr's names and header).
     Convert(convert::ConvertArgs),
 }
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Models(args) => models::run(args),
         Command::Convert(args) => convert::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

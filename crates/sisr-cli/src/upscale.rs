@@ -6,8 +6,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sisr::models::ModelKind;
 use sisr::upscale::{upscale_image, UpscaleOptions, Upscaler};
 use sisr::zoo;
-use sisr_image::io::{self, is_image_path, OutputFormat};
-use std::collections::{HashMap, HashSet};
+use sisr_cli::plan::{output_format, plan, Plan, Request};
+use sisr_image::io::{self, OutputFormat};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -62,150 +63,6 @@ fn load_upscaler(args: &UpscaleArgs) -> Result<(Upscaler, String)> {
         None => None,
     };
     Ok(zoo::upscaler(requested, args.scale, args.weights.as_deref(), &crate::device())?)
-}
-
-/// Image files under `dir`, sorted. A folder reached again through a symbolic link (a loop,
-/// or two links to one folder) is walked once.
-fn collect_folder(dir: &Path, recursive: bool, seen: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>) -> Result<()> {
-    let real = dir.canonicalize().with_context(|| format!("{}: cannot read the folder", dir.display()))?;
-    if !seen.insert(real) {
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).with_context(|| format!("{}: cannot read the folder", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() && recursive {
-            collect_folder(&p, recursive, seen, out)?;
-        } else if p.is_file() && is_image_path(&p) {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
-/// Extensions of image formats sisr does not write: an `-o` ending in one is a mistake, not a
-/// folder name.
-const UNWRITABLE_IMAGE_EXTENSIONS: &[&str] = &["bmp", "gif", "ico", "avif", "heic", "heif", "jxl", "exr", "hdr", "tga", "qoi", "pnm", "ppm", "pgm", "dds"];
-
-/// A path as the file system resolves it (existing parents resolved, the name kept), so that
-/// two spellings of one file compare equal.
-fn resolved(path: &Path) -> PathBuf {
-    if let Ok(p) = path.canonicalize() {
-        return p;
-    }
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    match (parent.canonicalize(), path.file_name()) {
-        (Ok(dir), Some(name)) => dir.join(name),
-        _ => path.to_path_buf(),
-    }
-}
-
-/// Where a run may write: the planned outputs and the inputs they must never replace.
-struct Plan {
-    pairs: Vec<(PathBuf, PathBuf)>,
-    inputs: HashSet<PathBuf>,
-    outputs: HashSet<PathBuf>,
-}
-
-impl Plan {
-    /// Why `path` may not receive `input`'s result (`None`: it may). Only regular files are
-    /// ever replaced, and only with `--overwrite`; inputs and the other outputs of the run never.
-    fn refusal(&self, input: &Path, path: &Path, planned: &Path, overwrite: bool) -> Option<String> {
-        let r = resolved(path);
-        if self.inputs.contains(&r) {
-            return Some(format!("{}: the output would replace an input of this run", path.display()));
-        }
-        if path != planned && self.outputs.contains(&r) {
-            return Some(format!("{}: the output of {} would replace another output of this run", path.display(), input.display()));
-        }
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if !m.file_type().is_file() => Some(format!("{}: exists and is not a regular file; sisr only writes regular files", path.display())),
-            Ok(_) if !overwrite => Some(format!("{}: already exists (--overwrite replaces it)", path.display())),
-            _ => None,
-        }
-    }
-}
-
-/// (input, output) pairs for every input image, checked before anything is written: no output
-/// is an input, no two inputs share an output, no output is a special file.
-fn plan(args: &UpscaleArgs, scale: usize) -> Result<Plan> {
-    let suffix = format!("_x{scale}");
-    let forced = args.format.as_deref().map(|f| OutputFormat::from_extension(Path::new(&format!("x.{f}"))).expect("validated by clap"));
-    let with_format = |p: PathBuf| match forced {
-        Some(f) => p.with_extension(f.extension()),
-        None => p,
-    };
-    if let Some(o) = &args.output {
-        let ext = o.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
-        if !o.is_dir() && UNWRITABLE_IMAGE_EXTENSIONS.contains(&ext.as_str()) {
-            bail!("{}: sisr cannot write .{ext} images; name the output .png, .jpg, .webp or .tif (or give a folder)", o.display());
-        }
-        match std::fs::metadata(o) {
-            Ok(m) if m.is_dir() => {}
-            Ok(m) if !m.is_file() => bail!("{}: exists and is not a regular file; sisr only writes regular files", o.display()),
-            Ok(_) if OutputFormat::from_extension(o).is_none() => bail!("{}: an existing file that is neither a folder nor a .png, .jpg, .webp or .tif image", o.display()),
-            _ => {}
-        }
-    }
-    let single_file_out = args.output.as_ref().filter(|o| args.inputs.len() == 1 && args.inputs[0].is_file() && OutputFormat::from_extension(o).is_some());
-    let mut pairs = Vec::new();
-    let mut seen = HashSet::new();
-    for input in &args.inputs {
-        if input.is_dir() {
-            let mut files = Vec::new();
-            collect_folder(input, args.recursive, &mut seen, &mut files)?;
-            if files.is_empty() {
-                bail!("{}: no image files in this folder", input.display());
-            }
-            let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "images".into());
-            let out_dir = args.output.clone().unwrap_or_else(|| input.with_file_name(format!("{name}{suffix}")));
-            for f in files {
-                let rel = f.strip_prefix(input).expect("inside the folder");
-                pairs.push((f.clone(), with_format(out_dir.join(rel))));
-            }
-        } else if input.is_file() {
-            let out = match (&args.output, single_file_out) {
-                (_, Some(o)) => o.clone(),
-                (Some(dir), None) => dir.join(input.file_name().expect("a file name")),
-                (None, None) => {
-                    let stem = input.file_stem().unwrap_or_default().to_string_lossy();
-                    let ext = input.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_else(|| "png".into());
-                    input.with_file_name(format!("{stem}{suffix}.{ext}"))
-                }
-            };
-            pairs.push((input.clone(), if single_file_out.is_some() { out } else { with_format(out) }));
-        } else if input.exists() {
-            bail!("{}: not a regular file or folder", input.display());
-        } else {
-            bail!("{}: no such file or folder", input.display());
-        }
-    }
-    pairs.sort();
-    pairs.dedup_by(|a, b| resolved(&a.0) == resolved(&b.0) && a.1 == b.1);
-    if let Some(shard) = &args.shard {
-        let (i, n) = shard.split_once('/').and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?))).filter(|&(i, n)| i >= 1 && i <= n).with_context(|| format!("--shard {shard:?} must be I/N with 1 ≤ I ≤ N"))?;
-        pairs = pairs.into_iter().enumerate().filter(|(k, _)| k % n == i - 1).map(|(_, p)| p).collect();
-    }
-    let inputs: HashSet<PathBuf> = args.inputs.iter().map(|p| resolved(p)).chain(pairs.iter().map(|(i, _)| resolved(i))).collect();
-    let mut owner: HashMap<PathBuf, &Path> = HashMap::new();
-    for (input, output) in &pairs {
-        let r = resolved(output);
-        if inputs.contains(&r) {
-            bail!("{}: the output for {} would overwrite an input; choose another -o", output.display(), input.display());
-        }
-        if let Some(other) = owner.insert(r, input) {
-            bail!("{}: both {} and {} would be written here; give them separate output folders (or rename one)", output.display(), other.display(), input.display());
-        }
-    }
-    let outputs = owner.into_keys().collect();
-    Ok(Plan { pairs, inputs, outputs })
-}
-
-/// The format to write: the requested one, else the output's extension, falling back to PNG
-/// when that format cannot hold the image (alpha in JPEG).
-fn output_format(path: &Path, image: &sisr_image::Image, forced: Option<OutputFormat>) -> OutputFormat {
-    let f = forced.or_else(|| OutputFormat::from_extension(path)).unwrap_or(OutputFormat::Png);
-    if f == OutputFormat::Jpeg && image.layout.has_alpha() && forced.is_none() { OutputFormat::Png } else { f }
 }
 
 /// Refuses an image whose result would not fit the memory limit, before any work on it.
@@ -263,7 +120,8 @@ pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let plan = plan(&args, upscaler.scale())?;
+    let request = Request { inputs: args.inputs.clone(), output: args.output.clone(), format: forced, recursive: args.recursive, shard: args.shard.clone(), scale: upscaler.scale() };
+    let plan = plan(&request)?;
     let pairs = &plan.pairs;
     eprintln!("upscaling {} image(s) with {description}", pairs.len());
     let bar = ProgressBar::new(pairs.len() as u64);

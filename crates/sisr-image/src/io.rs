@@ -276,6 +276,27 @@ impl OutputFormat {
         })
     }
 
+    /// The format of encoded `bytes` if sisr writes it (PNG, JPEG, WebP, TIFF; not BMP).
+    pub fn of_bytes(bytes: &[u8]) -> Option<Self> {
+        Some(match image::guess_format(bytes).ok()? {
+            image::ImageFormat::Png => OutputFormat::Png,
+            image::ImageFormat::Jpeg => OutputFormat::Jpeg,
+            image::ImageFormat::WebP => OutputFormat::Webp,
+            image::ImageFormat::Tiff => OutputFormat::Tiff,
+            _ => return None,
+        })
+    }
+
+    /// The MIME type of the format.
+    pub fn mime(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "image/png",
+            OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Webp => "image/webp",
+            OutputFormat::Tiff => "image/tiff",
+        }
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             OutputFormat::Png => "png",

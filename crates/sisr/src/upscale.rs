@@ -5,6 +5,7 @@
 use crate::infer::run_planes_ensemble;
 use crate::models::{ColorMode, Network};
 use burn::prelude::*;
+use std::ops::ControlFlow;
 use sisr_image::color::{rgb_to_ycbcr_planes, saturate_u16, saturate_u8, ycbcr_to_rgb_planes};
 use sisr_image::resize::imresize;
 use sisr_image::{Image, Plane, Samples};
@@ -118,6 +119,16 @@ fn upscale_colour(up: &Upscaler, planes: Vec<Plane<f64>>, opts: &UpscaleOptions,
 
 /// Upscales an image; `progress(done_rows, total_rows)` follows the stripes.
 pub fn upscale_image(up: &Upscaler, img: &Image, opts: &UpscaleOptions, device: &Device, mut progress: impl FnMut(usize, usize)) -> Image {
+    let run = upscale_image_until(up, img, opts, device, |done, total| {
+        progress(done, total);
+        ControlFlow::Continue(())
+    });
+    run.expect("never stopped")
+}
+
+/// [`upscale_image`] that can be stopped between stripes: `progress` returning
+/// `ControlFlow::Break` ends the work and gives `None` (a cancelled web job).
+pub fn upscale_image_until(up: &Upscaler, img: &Image, opts: &UpscaleOptions, device: &Device, mut progress: impl FnMut(usize, usize) -> ControlFlow<()>) -> Option<Image> {
     let s = up.scale();
     let (w, h) = (img.width, img.height);
     let (ow, oh) = (w * s, h * s);
@@ -152,10 +163,12 @@ pub fn upscale_image(up: &Upscaler, img: &Image, opts: &UpscaleOptions, device: 
                 }
             }
         }
-        progress(y1, h);
+        if progress(y1, h).is_break() {
+            return None;
+        }
         y0 = y1;
     }
     let samples = if sixteen { Samples::U16(out16) } else { Samples::U8(out8) };
-    Image { width: ow, height: oh, layout: img.layout, samples, icc_profile: img.icc_profile.clone() }
+    Some(Image { width: ow, height: oh, layout: img.layout, samples, icc_profile: img.icc_profile.clone() })
 }
 

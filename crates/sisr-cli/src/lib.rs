@@ -1,0 +1,3 @@
+//! The library part of the `sisr` command: what its fuzz targets reach.
+
+pub mod plan;
