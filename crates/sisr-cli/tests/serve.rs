@@ -350,3 +350,38 @@ fn a_loaded_server_loses_and_mixes_up_nothing() {
         assert!(kib < 1536 * 1024, "peak RSS {kib} KiB");
     }
 }
+
+/// Ctrl-C stops the server cleanly and deletes every result it kept.
+#[cfg(unix)]
+#[test]
+fn results_are_deleted_on_shutdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sisr"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.split_whitespace().nth(2).unwrap().trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    let png = encode(&pattern(12, 10, Layout::Rgb, 2), OutputFormat::Png, Path::new("x")).unwrap();
+    let id = post_job(addr, "a.png", &png, &[]).json()["id"].as_str().unwrap().to_string();
+    assert_eq!(result_of(addr, &id).status, 200);
+    let kept = |dir: &Path| walk(dir).len();
+    assert_eq!(kept(tmp.path()), 1, "one result file is kept while the server runs");
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the results folder is left behind");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { files.extend(walk(&p)) } else { files.push(p) }
+    }
+    files
+}
