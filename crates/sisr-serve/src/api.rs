@@ -160,9 +160,8 @@ fn download_name(file_name: Option<&str>, scale: usize, format: OutputFormat) ->
 async fn create(St(state): St<Shared>, multipart: Multipart) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let form = read_form(multipart).await?;
     let (file_name, bytes) = form.image.ok_or_else(|| bad("no `image` field in the form"))?;
-    let kind = match form.model.as_deref().unwrap_or(sisr::zoo::DEFAULT_KIND.name()) {
-        name => ModelKind::parse(name).ok_or_else(|| bad(format!("unknown model {name:?} (GET /api/models lists them)")))?,
-    };
+    let name = form.model.as_deref().unwrap_or(sisr::zoo::DEFAULT_KIND.name());
+    let kind = ModelKind::parse(name).ok_or_else(|| bad(format!("unknown model {name:?} (GET /api/models lists them)")))?;
     let scale: usize = match form.scale.as_deref() {
         None => 2,
         Some(s) => s.trim().parse().map_err(|_| bad(format!("scale {s:?} is not a number")))?,
