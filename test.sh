@@ -4,6 +4,9 @@
 # real browser (needs node/npm and Chromium; .ci/run installs them).
 set -euo pipefail
 cd "$(dirname "$0")"
+# Format and lints first: they fail in seconds.
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 # Also builds target/release/sisr, which the Python tests compare against.
 cargo test --release --workspace
 venv="$(mktemp -d)/venv"

@@ -2,9 +2,9 @@
 //! achieved against the machine's measured fp32 matrix-multiply rate, and (with --memory) the
 //! peak memory of a real `sisr upscale` run on a large synthetic picture.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use sisr::bench::{matmul_gflops, synthetic_image, time_forward, time_train_step, time_upscale, Timing};
+use sisr::bench::{Timing, matmul_gflops, synthetic_image, time_forward, time_train_step, time_upscale};
 use sisr::models::ModelKind;
 use sisr::train::Recipe;
 use sisr_image::Layout;
@@ -228,7 +228,15 @@ fn measure_upscale_memory(size: &str) -> Result<Memory> {
     let output = dir.path().join("output.png");
     let exe = std::env::current_exe().context("cannot find the sisr executable")?;
     let start = Instant::now();
-    let status = Command::new(exe).arg("--backend").arg(crate::backend().name()).arg("upscale").arg(&input).arg("-o").arg(&output).status().context("cannot run sisr upscale")?;
+    let status = Command::new(exe)
+        .arg("--backend")
+        .arg(crate::backend().name())
+        .arg("upscale")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .status()
+        .context("cannot run sisr upscale")?;
     let seconds = start.elapsed().as_secs_f64();
     if !status.success() {
         bail!("sisr upscale of the {size} picture failed ({status})");

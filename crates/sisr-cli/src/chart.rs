@@ -37,7 +37,9 @@ fn read_log(log: &Path) -> Result<Series> {
     let mut series = Series { loss: vec![], psnr: vec![] };
     for line in text.lines().skip(1) {
         let fields: Vec<&str> = line.split(',').collect();
-        let (Some(step), Some(loss)) = (fields.first().and_then(|v| v.parse::<f64>().ok()), fields.get(1).and_then(|v| v.parse::<f64>().ok())) else { continue };
+        let (Some(step), Some(loss)) = (fields.first().and_then(|v| v.parse::<f64>().ok()), fields.get(1).and_then(|v| v.parse::<f64>().ok())) else {
+            continue;
+        };
         if loss > 0.0 {
             series.loss.push((step, loss.log10()));
         }
@@ -89,7 +91,11 @@ fn draw(buffer: &mut [u8], size: (u32, u32), s: &Series, title: &str, labels: bo
     let (lo, hi) = range(s.loss.iter().map(|p| p.1));
     let axis_label = |labels: bool| if labels { 40 } else { 0 };
 
-    let mut loss = ChartBuilder::on(&top).margin(10).x_label_area_size(axis_label(labels)).y_label_area_size(axis_label(labels) + 30).build_cartesian_2d(steps.0..steps.1, lo - 0.05..hi + 0.05)?;
+    let mut loss = ChartBuilder::on(&top)
+        .margin(10)
+        .x_label_area_size(axis_label(labels))
+        .y_label_area_size(axis_label(labels) + 30)
+        .build_cartesian_2d(steps.0..steps.1, lo - 0.05..hi + 0.05)?;
     let mut mesh = loss.configure_mesh();
     label(&mut mesh, "log10 training loss", labels);
     mesh.draw()?;
@@ -98,7 +104,11 @@ fn draw(buffer: &mut [u8], size: (u32, u32), s: &Series, title: &str, labels: bo
     if !s.psnr.is_empty() {
         let (lo, hi) = range(s.psnr.iter().map(|p| p.1));
         let pad = (hi - lo).max(0.1) * 0.1;
-        let mut psnr = ChartBuilder::on(&bottom).margin(10).x_label_area_size(axis_label(labels)).y_label_area_size(axis_label(labels) + 30).build_cartesian_2d(steps.0..steps.1, lo - pad..hi + pad)?;
+        let mut psnr = ChartBuilder::on(&bottom)
+            .margin(10)
+            .x_label_area_size(axis_label(labels))
+            .y_label_area_size(axis_label(labels) + 30)
+            .build_cartesian_2d(steps.0..steps.1, lo - pad..hi + pad)?;
         let mut mesh = psnr.configure_mesh();
         label(&mut mesh, "validation PSNR (dB)", labels);
         mesh.draw()?;
@@ -139,10 +149,13 @@ fn draw_complexity(buffer: &mut [u8], size: (u32, u32), points: &[ModelPoint], t
     let pad = (yhi - ylo).max(0.2) * 0.12;
     let x = 10f64.powf(plo - 0.3)..10f64.powf(phi + 0.4);
     let area = if labels { 50 } else { 0 };
-    let mut chart = ChartBuilder::on(&root).margin(15).x_label_area_size(area).y_label_area_size(area + 10).build_cartesian_2d(x.log_scale(), ylo - pad..yhi + pad)?;
+    let mut chart =
+        ChartBuilder::on(&root).margin(15).x_label_area_size(area).y_label_area_size(area + 10).build_cartesian_2d(x.log_scale(), ylo - pad..yhi + pad)?;
     let mut mesh = chart.configure_mesh();
     if labels {
-        mesh.x_desc("parameters (log scale)").y_desc("Set5 PSNR (dB)").x_label_formatter(&|v| if *v >= 1e6 { format!("{}M", v / 1e6) } else { format!("{}k", v / 1e3) });
+        mesh.x_desc("parameters (log scale)")
+            .y_desc("Set5 PSNR (dB)")
+            .x_label_formatter(&|v| if *v >= 1e6 { format!("{}M", v / 1e6) } else { format!("{}k", v / 1e3) });
     } else {
         mesh.x_labels(0).y_labels(0);
     }

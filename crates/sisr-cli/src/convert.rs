@@ -1,8 +1,8 @@
 //! `sisr convert`: a weights file re-encoded in another storage precision, with sisr's
 //! tensor names (the DCSCN authors' layout is converted) and its header kept.
 
-use anyhow::{bail, Context, Result};
-use sisr::weights::{Metadata, StoreDtype, WeightsFile, KEY_SCALES};
+use anyhow::{Context, Result, bail};
+use sisr::weights::{KEY_SCALES, Metadata, StoreDtype, WeightsFile};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

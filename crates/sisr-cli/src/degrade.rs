@@ -1,10 +1,10 @@
 //! `sisr degrade`: MATLAB-bicubic LR files named like their HR files.
 
 use crate::LimitArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
+use sisr_image::Image;
 use sisr_image::io::{list_images, open, save};
 use sisr_image::protocol::{color_planes_u8, degrade};
-use sisr_image::Image;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,7 +45,12 @@ pub fn run(args: DegradeArgs) -> Result<ExitCode> {
             bail!("{}: exists and is not a regular file; sisr only writes regular files", lr.display());
         }
         if let Some(other) = owner.insert(lr, hr_path) {
-            bail!("{} and {} would both be written as {}; move one of them out of the dataset folder", other.display(), hr_path.display(), lr_name(&args.out, hr_path).display());
+            bail!(
+                "{} and {} would both be written as {}; move one of them out of the dataset folder",
+                other.display(),
+                hr_path.display(),
+                lr_name(&args.out, hr_path).display()
+            );
         }
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create the output folder", args.out.display()))?;

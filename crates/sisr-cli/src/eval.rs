@@ -1,7 +1,7 @@
 //! `sisr eval`: per-image and mean PSNR/SSIM as the papers' tables.
 
 use crate::LimitArgs;
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use serde::Serialize;
 use sisr::models::ModelKind;
 use sisr::weights::WeightsFile;
@@ -83,7 +83,15 @@ fn psnr_json<S: serde::Serializer>(psnr: &f64, s: S) -> Result<S::Ok, S::Error> 
 
 pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if args.table {
-        return crate::table::run(&args.dataset, &args.scales, &args.weights, args.protocol.as_deref(), args.update.as_deref(), args.json, &args.limits.limits());
+        return crate::table::run(
+            &args.dataset,
+            &args.scales,
+            &args.weights,
+            args.protocol.as_deref(),
+            args.update.as_deref(),
+            args.json,
+            &args.limits.limits(),
+        );
     }
     let scale = args.scale.expect("clap requires --scale without --table");
     let [dataset] = args.dataset.as_slice() else { bail!("one --dataset at a time (several with --table)") };

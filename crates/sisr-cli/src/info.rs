@@ -1,8 +1,8 @@
 //! `sisr info`: parameters and multiply-adds counted from the built networks.
 
-use anyhow::{bail, Result};
-use sisr::models::ModelKind;
+use anyhow::{Result, bail};
 use sisr::complexity::Complexity;
+use sisr::models::ModelKind;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -48,11 +48,21 @@ pub fn run(args: InfoArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<14} {:>2} {:>12} {:>12} {:>11} {:>12} {:>11} {:>10}", "model", "s", "params", "MAC/LR px", "MAC/HR px", "cplx/LR px", "cplx/HR px", "GMAC@720p");
+    println!(
+        "{:<14} {:>2} {:>12} {:>12} {:>11} {:>12} {:>11} {:>10}",
+        "model", "s", "params", "MAC/LR px", "MAC/HR px", "cplx/LR px", "cplx/HR px", "GMAC@720p"
+    );
     for r in rows {
         println!(
             "{:<14} {:>2} {:>12} {:>12} {:>11} {:>12} {:>11} {:>10.2}",
-            r.model, r.scale, r.params, r.macs_per_lr_pixel, r.macs_per_hr_pixel, r.dcscn_complexity_per_lr_pixel, r.dcscn_complexity_per_hr_pixel, r.gmacs_720p
+            r.model,
+            r.scale,
+            r.params,
+            r.macs_per_lr_pixel,
+            r.macs_per_hr_pixel,
+            r.dcscn_complexity_per_lr_pixel,
+            r.dcscn_complexity_per_hr_pixel,
+            r.gmacs_720p
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -1,7 +1,7 @@
 //! `sisr models`: the shipped models with their measured scores, and the complexity chart.
 
-use crate::chart::{write_complexity_chart, ModelPoint};
-use anyhow::{bail, Result};
+use crate::chart::{ModelPoint, write_complexity_chart};
+use anyhow::{Result, bail};
 use sisr::models::ModelKind;
 use sisr::zoo::{self, Listed, Score};
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! anything is written (no output is an input, no two inputs share an output, only regular
 //! files are replaced). A library module so that the fuzz target reaches it.
 
-use anyhow::{bail, Context, Result};
-use sisr_image::io::{is_image_path, OutputFormat};
+use anyhow::{Context, Result, bail};
+use sisr_image::io::{OutputFormat, is_image_path};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -28,7 +28,8 @@ fn collect_folder(dir: &Path, recursive: bool, seen: &mut HashSet<PathBuf>, out:
     if !seen.insert(real) {
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).with_context(|| format!("{}: cannot read the folder", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).with_context(|| format!("{}: cannot read the folder", dir.display()))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
         if p.is_dir() && recursive {
@@ -100,7 +101,9 @@ pub fn plan(args: &Request) -> Result<Plan> {
         match std::fs::metadata(o) {
             Ok(m) if m.is_dir() => {}
             Ok(m) if !m.is_file() => bail!("{}: exists and is not a regular file; sisr only writes regular files", o.display()),
-            Ok(_) if OutputFormat::from_extension(o).is_none() => bail!("{}: an existing file that is neither a folder nor a .png, .jpg, .webp or .tif image", o.display()),
+            Ok(_) if OutputFormat::from_extension(o).is_none() => {
+                bail!("{}: an existing file that is neither a folder nor a .png, .jpg, .webp or .tif image", o.display())
+            }
             _ => {}
         }
     }
@@ -140,7 +143,11 @@ pub fn plan(args: &Request) -> Result<Plan> {
     pairs.sort();
     pairs.dedup_by(|a, b| resolved(&a.0) == resolved(&b.0) && a.1 == b.1);
     if let Some(shard) = &args.shard {
-        let (i, n) = shard.split_once('/').and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?))).filter(|&(i, n)| i >= 1 && i <= n).with_context(|| format!("--shard {shard:?} must be I/N with 1 ≤ I ≤ N"))?;
+        let (i, n) = shard
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
+            .filter(|&(i, n)| i >= 1 && i <= n)
+            .with_context(|| format!("--shard {shard:?} must be I/N with 1 ≤ I ≤ N"))?;
         pairs = pairs.into_iter().enumerate().filter(|(k, _)| k % n == i - 1).map(|(_, p)| p).collect();
     }
     let inputs: HashSet<PathBuf> = args.inputs.iter().map(|p| resolved(p)).chain(pairs.iter().map(|(i, _)| resolved(i))).collect();
@@ -151,7 +158,12 @@ pub fn plan(args: &Request) -> Result<Plan> {
             bail!("{}: the output for {} would overwrite an input; choose another -o", output.display(), input.display());
         }
         if let Some(other) = owner.insert(r, input) {
-            bail!("{}: both {} and {} would be written here; give them separate output folders (or rename one)", output.display(), other.display(), input.display());
+            bail!(
+                "{}: both {} and {} would be written here; give them separate output folders (or rename one)",
+                output.display(),
+                other.display(),
+                input.display()
+            );
         }
     }
     let outputs = owner.into_keys().collect();
@@ -164,7 +176,6 @@ pub fn output_format(path: &Path, image: &sisr_image::Image, forced: Option<Outp
     let f = forced.or_else(|| OutputFormat::from_extension(path)).unwrap_or(OutputFormat::Png);
     if f == OutputFormat::Jpeg && image.layout.has_alpha() && forced.is_none() { OutputFormat::Png } else { f }
 }
-
 
 /// Fuzzing support: a small folder tree and a request over it, built from arbitrary bytes,
 /// and the properties every plan must have. Used by `fuzz/fuzz_targets/plan.rs` and by the
@@ -222,7 +233,8 @@ pub mod fuzzing {
                     }
                 }
                 5 => {
-                    request.format = [None, Some(OutputFormat::Png), Some(OutputFormat::Jpeg), Some(OutputFormat::Webp), Some(OutputFormat::Tiff)][b as usize % 5];
+                    request.format =
+                        [None, Some(OutputFormat::Png), Some(OutputFormat::Jpeg), Some(OutputFormat::Webp), Some(OutputFormat::Tiff)][b as usize % 5];
                     request.recursive = a % 2 == 1;
                 }
                 _ => {

@@ -66,7 +66,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
 }
 
 fn open_browser(url: &str) {
-    let opener = if cfg!(target_os = "macos") { "open" } else if cfg!(windows) { "explorer" } else { "xdg-open" };
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
     if let Err(e) = std::process::Command::new(opener).arg(url).spawn() {
         eprintln!("note: cannot open a browser ({opener}: {e}); open {url} yourself");
     }

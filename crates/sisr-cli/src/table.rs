@@ -6,8 +6,8 @@ use sha2::{Digest, Sha256};
 use sisr::models::{ModelKind, Network};
 use sisr::weights::WeightsFile;
 use sisr::zoo::{self, ResultRow, Results, Score};
-use sisr_image::protocol::{Protocol, Sources};
 use sisr_image::DecodeLimits;
+use sisr_image::protocol::{Protocol, Sources};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,13 +56,22 @@ fn score(network: Option<&Network>, dir: &Path, scale: usize, protocol: Protocol
     Ok(Score { psnr: r.psnr, ssim: r.ssim })
 }
 
-pub fn run(datasets: &[PathBuf], scales: &[usize], extra: &[PathBuf], protocol: Option<&str>, update: Option<&Path>, json: bool, limits: &DecodeLimits) -> Result<ExitCode> {
+pub fn run(
+    datasets: &[PathBuf],
+    scales: &[usize],
+    extra: &[PathBuf],
+    protocol: Option<&str>,
+    update: Option<&Path>,
+    json: bool,
+    limits: &DecodeLimits,
+) -> Result<ExitCode> {
     let forced = match protocol {
         Some(p) => Some(Protocol::parse(p).ok_or_else(|| anyhow::anyhow!("unknown --protocol {p:?} (y, rgb, p1, p2)"))?),
         None => None,
     };
     let earlier: Results = match update.filter(|p| p.exists()) {
-        Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?).with_context(|| format!("{}: not a results table", p.display()))?,
+        Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?)
+            .with_context(|| format!("{}: not a results table", p.display()))?,
         None => Results::default(),
     };
     let device = crate::device();
@@ -88,7 +97,15 @@ pub fn run(datasets: &[PathBuf], scales: &[usize], extra: &[PathBuf], protocol: 
             scores.insert(name, s);
         }
         let params = network.as_ref().map_or(0, Network::num_params);
-        rows.push(ResultRow { model: c.kind.name().into(), source: c.source, sha256: c.sha256, scale: c.scale, protocol: protocol.name().into(), params, scores });
+        rows.push(ResultRow {
+            model: c.kind.name().into(),
+            source: c.source,
+            sha256: c.sha256,
+            scale: c.scale,
+            protocol: protocol.name().into(),
+            params,
+            scores,
+        });
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let results = Results { command: format!("sisr {}", args.join(" ")), rows };

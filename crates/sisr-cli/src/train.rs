@@ -1,15 +1,15 @@
 //! `sisr train`: progress, Ctrl-C and the summary over `sisr::train`.
 
 use crate::LimitArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sisr::models::ModelKind;
 use sisr::train::recipe::{Clip, Optimizer, Recipe, Schedule};
-use sisr::train::{train, TrainEvent, TrainOptions};
+use sisr::train::{TrainEvent, TrainOptions, train};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -84,8 +84,17 @@ fn resumed(args: &TrainArgs) -> Result<Recipe> {
     let saved: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not a run's recipe", path.display()))?;
     let mut r: Recipe = serde_json::from_value(saved["recipe"].clone()).with_context(|| format!("{}: not a run's recipe", path.display()))?;
     let changed = [
-        args.recipe.is_some(), args.lr.is_some(), args.batch.is_some(), args.patch.is_some(), args.val_every.is_some(), args.seed.is_some(),
-        args.weight_decay.is_some(), args.optimizer.is_some(), args.bias_lr_mult.is_some(), args.clip_norm.is_some(), args.cosine_min_lr.is_some(),
+        args.recipe.is_some(),
+        args.lr.is_some(),
+        args.batch.is_some(),
+        args.patch.is_some(),
+        args.val_every.is_some(),
+        args.seed.is_some(),
+        args.weight_decay.is_some(),
+        args.optimizer.is_some(),
+        args.bias_lr_mult.is_some(),
+        args.clip_norm.is_some(),
+        args.cosine_min_lr.is_some(),
         args.step_every.is_some(),
     ];
     if changed.iter().any(|&c| c) {
@@ -103,23 +112,56 @@ fn resolve(args: &TrainArgs, kind: ModelKind) -> Result<Recipe> {
     }
     let name = args.recipe.as_deref().unwrap_or("paper");
     let mut r = Recipe::named(kind, name).with_context(|| format!("unknown --recipe {name:?} (paper, quick)"))?;
-    let overridden = [args.steps.is_some(), args.lr.is_some(), args.batch.is_some(), args.patch.is_some(), args.weight_decay.is_some(), args.optimizer.is_some(), args.bias_lr_mult.is_some(), args.clip_norm.is_some(), args.cosine_min_lr.is_some(), args.step_every.is_some()];
-    if let Some(v) = args.steps { r.steps = v }
-    if let Some(v) = args.lr { r.lr = v }
-    if let Some(v) = args.batch { r.batch = v }
-    if let Some(v) = args.patch { r.patch = v }
-    if let Some(v) = args.val_every { r.val_every = v }
-    if let Some(v) = args.seed { r.seed = v }
-    if let Some(v) = args.weight_decay { r.weight_decay = v }
-    if let Some(v) = args.bias_lr_mult { r.bias_lr_mult = v }
+    let overridden = [
+        args.steps.is_some(),
+        args.lr.is_some(),
+        args.batch.is_some(),
+        args.patch.is_some(),
+        args.weight_decay.is_some(),
+        args.optimizer.is_some(),
+        args.bias_lr_mult.is_some(),
+        args.clip_norm.is_some(),
+        args.cosine_min_lr.is_some(),
+        args.step_every.is_some(),
+    ];
+    if let Some(v) = args.steps {
+        r.steps = v
+    }
+    if let Some(v) = args.lr {
+        r.lr = v
+    }
+    if let Some(v) = args.batch {
+        r.batch = v
+    }
+    if let Some(v) = args.patch {
+        r.patch = v
+    }
+    if let Some(v) = args.val_every {
+        r.val_every = v
+    }
+    if let Some(v) = args.seed {
+        r.seed = v
+    }
+    if let Some(v) = args.weight_decay {
+        r.weight_decay = v
+    }
+    if let Some(v) = args.bias_lr_mult {
+        r.bias_lr_mult = v
+    }
     match args.optimizer.as_deref() {
         Some("adam") => r.optimizer = Optimizer::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
         Some(_) => r.optimizer = Optimizer::Sgd { momentum: 0.9 },
         None => {}
     }
-    if let Some(v) = args.clip_norm { r.clip = Clip::Norm { max_norm: v } }
-    if let Some(v) = args.cosine_min_lr { r.schedule = Schedule::Cosine { min_lr: v } }
-    if let Some(v) = args.step_every { r.schedule = Schedule::Step { every: v, gamma: args.step_gamma } }
+    if let Some(v) = args.clip_norm {
+        r.clip = Clip::Norm { max_norm: v }
+    }
+    if let Some(v) = args.cosine_min_lr {
+        r.schedule = Schedule::Cosine { min_lr: v }
+    }
+    if let Some(v) = args.step_every {
+        r.schedule = Schedule::Step { every: v, gamma: args.step_gamma }
+    }
     if overridden.iter().any(|&o| o) {
         r.name = format!("{} (modified)", r.name);
     }
@@ -184,7 +226,11 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             say(format!("{training_images} training images, starting at step {start_step}"));
         }
         TrainEvent::WarmStart { from, kept_initial } => {
-            say(format!("started from {}; newly initialised: {}", from.display(), if kept_initial.is_empty() { "nothing".into() } else { kept_initial.join(", ") }));
+            say(format!(
+                "started from {}; newly initialised: {}",
+                from.display(),
+                if kept_initial.is_empty() { "nothing".into() } else { kept_initial.join(", ") }
+            ));
         }
         TrainEvent::Step { step, loss, lr, images_per_s } => {
             bar.set_position(step);
@@ -205,7 +251,13 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     eprintln!(
         "{} after {} steps in {:.0} s; waited for data {:.1}% of the time{}",
-        if summary.interrupted { "interrupted, checkpoint saved," } else if summary.stopped_early { "stopped (lr below the minimum)" } else { "done" },
+        if summary.interrupted {
+            "interrupted, checkpoint saved,"
+        } else if summary.stopped_early {
+            "stopped (lr below the minimum)"
+        } else {
+            "done"
+        },
         summary.steps,
         summary.seconds,
         100.0 * summary.data_wait_fraction,

@@ -1,12 +1,12 @@
 //! `sisr upscale`: files, folders or stdin in; atomic outputs; one bad file never stops a batch.
 
 use crate::LimitArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sisr::models::ModelKind;
-use sisr::upscale::{upscale_image, UpscaleOptions, Upscaler};
+use sisr::upscale::{UpscaleOptions, Upscaler, upscale_image};
 use sisr::zoo;
-use sisr_cli::plan::{output_format, plan, Plan, Request};
+use sisr_cli::plan::{Plan, Request, output_format, plan};
 use sisr_image::io::{self, OutputFormat};
 use std::collections::HashSet;
 use std::io::Write;
@@ -67,7 +67,8 @@ fn load_upscaler(args: &UpscaleArgs) -> Result<(Upscaler, String)> {
 
 /// Refuses an image whose result would not fit the memory limit, before any work on it.
 fn check_output_size(name: &Path, image: &sisr_image::Image, scale: usize, limits: &LimitArgs) -> Result<()> {
-    let bytes = (image.width as u64 * scale as u64) * (image.height as u64 * scale as u64) * image.layout.channels() as u64 * if image.is_16bit() { 2 } else { 1 };
+    let bytes =
+        (image.width as u64 * scale as u64) * (image.height as u64 * scale as u64) * image.layout.channels() as u64 * if image.is_16bit() { 2 } else { 1 };
     if bytes > limits.max_alloc_mb << 20 {
         bail!(
             "{}: the x{scale} result would be {}x{} ({} MiB), over the --max-alloc-mb limit of {} MiB",
@@ -97,7 +98,9 @@ pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
         // One image in, one out: standard input and/or output.
         let (name, bytes) = match args.inputs.as_slice() {
             [_] if stdin => (PathBuf::from("<stdin>"), io::read_limited(std::io::stdin().lock(), Path::new("<stdin>"), &limits)?),
-            [one] if one.is_file() => (one.clone(), io::read_limited(std::fs::File::open(one).with_context(|| format!("{}: cannot read", one.display()))?, one, &limits)?),
+            [one] if one.is_file() => {
+                (one.clone(), io::read_limited(std::fs::File::open(one).with_context(|| format!("{}: cannot read", one.display()))?, one, &limits)?)
+            }
             [one] => bail!("{}: -o - writes one image file to standard output, not a folder", one.display()),
             _ => bail!("-o - writes one image to standard output; give exactly one input"),
         };
@@ -106,7 +109,9 @@ pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
         let hr = upscale_image(&upscaler, &image, &opts, &device, |_, _| {});
         let target = args.output.clone().unwrap_or_else(|| PathBuf::from("-"));
         if target == Path::new("-") {
-            let f = forced.or_else(|| OutputFormat::from_extension(&name).filter(|&f| f != OutputFormat::Jpeg || !hr.layout.has_alpha())).unwrap_or(OutputFormat::Png);
+            let f = forced
+                .or_else(|| OutputFormat::from_extension(&name).filter(|&f| f != OutputFormat::Jpeg || !hr.layout.has_alpha()))
+                .unwrap_or(OutputFormat::Png);
             let encoded = io::encode(&hr, f, Path::new("<stdout>"))?;
             std::io::stdout().write_all(&encoded).context("<stdout>: cannot write")?;
         } else {
@@ -120,7 +125,14 @@ pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let request = Request { inputs: args.inputs.clone(), output: args.output.clone(), format: forced, recursive: args.recursive, shard: args.shard.clone(), scale: upscaler.scale() };
+    let request = Request {
+        inputs: args.inputs.clone(),
+        output: args.output.clone(),
+        format: forced,
+        recursive: args.recursive,
+        shard: args.shard.clone(),
+        scale: upscaler.scale(),
+    };
     let plan = plan(&request)?;
     let pairs = &plan.pairs;
     eprintln!("upscaling {} image(s) with {description}", pairs.len());
@@ -148,7 +160,12 @@ pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
             let path = if OutputFormat::from_extension(output) == Some(f) { output.clone() } else { output.with_extension(f.extension()) };
             if path != *output {
                 if let Some(why) = plan.refusal(input, &path, output, args.overwrite) {
-                    bail!("{why} ({} cannot hold the alpha channel of {}, so its result would be written as {})", output.display(), input.display(), path.display());
+                    bail!(
+                        "{why} ({} cannot hold the alpha channel of {}, so its result would be written as {})",
+                        output.display(),
+                        input.display(),
+                        path.display()
+                    );
                 }
                 bar.suspend(|| eprintln!("note: {} has alpha, which JPEG cannot hold: written as {}", input.display(), path.display()));
             }

@@ -1,6 +1,6 @@
 //! The `sisr` command on bad input and on small synthetic datasets.
 
-use sisr_image::io::{encode, save, OutputFormat};
+use sisr_image::io::{OutputFormat, encode, save};
 use sisr_image::{Image, Layout};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -255,7 +255,21 @@ fn missing_training_folders_are_refused_at_once() {
     dataset(&hr, 1);
     let (h, out) = (hr.to_str().unwrap(), dir.path().join("out"));
     let missing = dir.path().join("vall");
-    let o = sisr(&["train", "--model", "dcscn-compact", "--scale", "2", "--train", h, "--val", missing.to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", "1"]);
+    let o = sisr(&[
+        "train",
+        "--model",
+        "dcscn-compact",
+        "--scale",
+        "2",
+        "--train",
+        h,
+        "--val",
+        missing.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--steps",
+        "1",
+    ]);
     assert_clean_failure(&o, "vall");
     assert!(!out.exists(), "nothing is written for a refused run");
 }

@@ -2,7 +2,7 @@
 //! files byte for byte; bad uploads, unknown models, foreign hosts and origins get 4xx JSON;
 //! a full queue answers 503; and a bounded load test loses and mixes up nothing.
 
-use sisr_image::io::{encode, save, OutputFormat};
+use sisr_image::io::{OutputFormat, encode, save};
 use sisr_image::{Image, Layout};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -112,7 +112,10 @@ fn form(image: Option<(&str, &[u8])>, fields: &[(&str, &str)]) -> (String, Vec<u
         body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes());
     }
     if let Some((name, bytes)) = image {
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+                .as_bytes(),
+        );
         body.extend_from_slice(bytes);
         body.extend(b"\r\n");
     }
@@ -157,7 +160,30 @@ fn tiny_drn(dir: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(&data).unwrap();
     save(&pattern(40, 36, Layout::Rgb, 1), &data.join("a.png")).unwrap();
     let run = dir.join("run");
-    let o = sisr(&["train", "--model", "drn", "--scale", "2", "--recipe", "quick", "--batch", "1", "--patch", "8", "--steps", "2", "--val-every", "2", "--train", data.to_str().unwrap(), "--val", data.to_str().unwrap(), "--out", run.to_str().unwrap(), "--quiet"]);
+    let o = sisr(&[
+        "train",
+        "--model",
+        "drn",
+        "--scale",
+        "2",
+        "--recipe",
+        "quick",
+        "--batch",
+        "1",
+        "--patch",
+        "8",
+        "--steps",
+        "2",
+        "--val-every",
+        "2",
+        "--train",
+        data.to_str().unwrap(),
+        "--val",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     run.join("model.safetensors")
 }
@@ -345,7 +371,11 @@ fn a_loaded_server_loses_and_mixes_up_nothing() {
     assert_eq!(done + refused, 200);
     assert!(done > 0);
     let rss = peak_rss_kib(server.pid());
-    eprintln!("load test: {done} jobs done, {refused} refused with 503, {:.1} jobs/s, server peak RSS {} MiB", done as f64 / seconds, rss.map_or("?".into(), |k| (k / 1024).to_string()));
+    eprintln!(
+        "load test: {done} jobs done, {refused} refused with 503, {:.1} jobs/s, server peak RSS {} MiB",
+        done as f64 / seconds,
+        rss.map_or("?".into(), |k| (k / 1024).to_string())
+    );
     if let Some(kib) = rss {
         assert!(kib < 1536 * 1024, "peak RSS {kib} KiB");
     }

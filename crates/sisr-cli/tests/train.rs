@@ -2,9 +2,9 @@
 //! included, it resumes from its last complete checkpoint; its chart follows the log.
 
 use sisr::weights::WeightsFile;
+use sisr_image::DecodeLimits;
 use sisr_image::io::save;
 use sisr_image::{Image, Layout};
-use sisr_image::DecodeLimits;
 use std::path::Path;
 use std::process::{Command, Stdio};
 

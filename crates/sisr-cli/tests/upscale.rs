@@ -1,6 +1,6 @@
 //! `sisr upscale` end to end: batches with a bad file, skipping, EXIF orientation, formats.
 
-use sisr_image::io::{encode, open, save, OutputFormat};
+use sisr_image::io::{OutputFormat, encode, open, save};
 use sisr_image::{Image, Layout};
 use std::path::Path;
 use std::process::{Command, Output};

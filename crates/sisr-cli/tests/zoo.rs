@@ -82,7 +82,8 @@ fn models_scores_are_reproduced_by_eval() {
     let models: Value = serde_json::from_str(&ok(&sisr(&["models", "--json"]))).unwrap();
     for e in models.as_array().unwrap() {
         let (name, scale) = (e["model"].as_str().unwrap(), e["scale"].as_u64().unwrap().to_string());
-        let out: Value = serde_json::from_str(&ok(&sisr(&["eval", "--model", name, "--scale", &scale, "--dataset", set5.to_str().unwrap(), "--json"]))).unwrap();
+        let out: Value =
+            serde_json::from_str(&ok(&sisr(&["eval", "--model", name, "--scale", &scale, "--dataset", set5.to_str().unwrap(), "--json"]))).unwrap();
         let listed = &e["scores"]["set5"];
         for key in ["psnr", "ssim"] {
             let (a, b) = (out[key].as_f64().unwrap(), listed[key].as_f64().unwrap());
@@ -215,7 +216,9 @@ fn malformed_dcscn_authors_files_are_refused() {
         let n = shape.iter().product();
         (shape, vec![0.0f32; n])
     };
-    for (conv0, l, needle) in [(vec![3, 3], vec![1, 1, 8, 4], "conv0/conv_W"), (vec![3, 3, 1, 96], vec![1, 1, 8, 5], "L/conv_W"), (vec![3, 3, 1, 96], vec![1, 1, 8, 0], "L/conv_W")] {
+    for (conv0, l, needle) in
+        [(vec![3, 3], vec![1, 1, 8, 4], "conv0/conv_W"), (vec![3, 3, 1, 96], vec![1, 1, 8, 5], "L/conv_W"), (vec![3, 3, 1, 96], vec![1, 1, 8, 0], "L/conv_W")]
+    {
         let mut tensors = std::collections::HashMap::new();
         tensors.insert("conv0/conv_W".to_string(), tensor(conv0));
         tensors.insert("L/conv_W".to_string(), tensor(l));

@@ -221,13 +221,7 @@ pub fn decode(bytes: &[u8], name: &Path, limits: &DecodeLimits) -> Result<Image,
     let mut decoder = reader.into_decoder().map_err(|e| classify(name, e, limits))?;
     let (width, height) = decoder.dimensions();
     if width > limits.max_width || height > limits.max_height {
-        return Err(ImageIoError::TooLarge {
-            path: name.to_path_buf(),
-            width,
-            height,
-            max_width: limits.max_width,
-            max_height: limits.max_height,
-        });
+        return Err(ImageIoError::TooLarge { path: name.to_path_buf(), width, height, max_width: limits.max_width, max_height: limits.max_height });
     }
     // `ImageReader::decode` reserves the decoded size against the limit; decoding through
     // `from_decoder` must do it itself.
@@ -401,9 +395,7 @@ pub fn save(image: &Image, path: &Path) -> Result<(), ImageIoError> {
 }
 
 pub fn is_image_path(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// The image files of a folder (not recursive), sorted by name. A missing folder or one
@@ -413,10 +405,7 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, ImageIoError> {
         return Err(ImageIoError::MissingFolder { path: dir.to_path_buf() });
     }
     let entries = std::fs::read_dir(dir).map_err(|source| ImageIoError::Io { path: dir.to_path_buf(), source })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && is_image_path(p))
-        .collect();
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file() && is_image_path(p)).collect();
     files.sort();
     if files.is_empty() {
         return Err(ImageIoError::EmptyFolder { path: dir.to_path_buf() });
@@ -466,10 +455,17 @@ mod tests {
             .collect();
         let image = Image::from_u8(64, 48, Layout::Rgb, data);
         let mut bmp = Vec::new();
-        image::codecs::bmp::BmpEncoder::new(&mut bmp).encode(match &image.samples {
-            Samples::U8(d) => d,
-            Samples::U16(_) => unreachable!(),
-        }, 64, 48, image::ExtendedColorType::Rgb8).unwrap();
+        image::codecs::bmp::BmpEncoder::new(&mut bmp)
+            .encode(
+                match &image.samples {
+                    Samples::U8(d) => d,
+                    Samples::U16(_) => unreachable!(),
+                },
+                64,
+                48,
+                image::ExtendedColorType::Rgb8,
+            )
+            .unwrap();
         let mut files = vec![("bmp", bmp)];
         for f in [OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Webp, OutputFormat::Tiff] {
             files.push((f.extension(), encode(&image, f, Path::new("x")).unwrap()));

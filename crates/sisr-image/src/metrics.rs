@@ -116,10 +116,7 @@ mod tests {
         assert_eq!((f.width, f.height), (5, 3));
         for oy in 0..3 {
             for ox in 0..5 {
-                let direct: f64 = (0..WINDOW)
-                    .flat_map(|i| (0..WINDOW).map(move |j| (i, j)))
-                    .map(|(i, j)| w2[i][j] / total * x.get(ox + j, oy + i))
-                    .sum();
+                let direct: f64 = (0..WINDOW).flat_map(|i| (0..WINDOW).map(move |j| (i, j))).map(|(i, j)| w2[i][j] / total * x.get(ox + j, oy + i)).sum();
                 assert!((f.get(ox, oy) - direct).abs() < 1e-9);
             }
         }

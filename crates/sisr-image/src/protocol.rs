@@ -216,7 +216,14 @@ pub fn matching_file(dir: &Path, hr: &Path) -> Result<PathBuf, EvalError> {
 }
 
 /// Scores one HR file: the SR comes from `sources.sr_dir` or from `model` applied to the LR.
-pub fn evaluate_image<F>(hr_path: &Path, scale: usize, protocol: Protocol, sources: &Sources, limits: &DecodeLimits, model: &mut F) -> Result<ImageScore, EvalError>
+pub fn evaluate_image<F>(
+    hr_path: &Path,
+    scale: usize,
+    protocol: Protocol,
+    sources: &Sources,
+    limits: &DecodeLimits,
+    model: &mut F,
+) -> Result<ImageScore, EvalError>
 where
     F: FnMut(&LowRes) -> Result<SuperRes, String>,
 {
@@ -260,7 +267,15 @@ where
 }
 
 /// Scores every image of `hr_dir` and averages PSNR and SSIM over images.
-pub fn evaluate_dataset<F>(hr_dir: &Path, scale: usize, protocol: Protocol, sources: &Sources, limits: &DecodeLimits, mut model: F, mut progress: impl FnMut(&ImageScore)) -> Result<DatasetScore, EvalError>
+pub fn evaluate_dataset<F>(
+    hr_dir: &Path,
+    scale: usize,
+    protocol: Protocol,
+    sources: &Sources,
+    limits: &DecodeLimits,
+    mut model: F,
+    mut progress: impl FnMut(&ImageScore),
+) -> Result<DatasetScore, EvalError>
 where
     F: FnMut(&LowRes) -> Result<SuperRes, String>,
 {
@@ -271,9 +286,5 @@ where
         images.push(s);
     }
     let n = images.len() as f64;
-    Ok(DatasetScore {
-        psnr: images.iter().map(|s| s.psnr).sum::<f64>() / n,
-        ssim: images.iter().map(|s| s.ssim).sum::<f64>() / n,
-        images,
-    })
+    Ok(DatasetScore { psnr: images.iter().map(|s| s.psnr).sum::<f64>() / n, ssim: images.iter().map(|s| s.ssim).sum::<f64>() / n, images })
 }

@@ -5,7 +5,7 @@
 //! (replicate); rows (height) first, then columns; integer images are rounded and
 //! saturated after each 1-D pass, float images never.
 
-use crate::color::{saturate_u16, saturate_u8};
+use crate::color::{saturate_u8, saturate_u16};
 use crate::plane::Plane;
 use rayon::prelude::*;
 

@@ -1,7 +1,7 @@
 //! Replays the `decode` fuzz target's corpus (`fuzz/corpus/decode`, minimised after the fuzz
 //! runs) with the target's own checks, so that every input the fuzzer kept stays handled.
 
-use sisr_image::io::{decode, DecodeLimits, Samples};
+use sisr_image::io::{DecodeLimits, Samples, decode};
 use std::path::Path;
 
 #[test]

@@ -2,10 +2,10 @@
 
 mod common;
 
-use sisr_image::io::{list_images, open};
-use sisr_image::protocol::{bicubic, color_planes_u8, evaluate_dataset, make_lr, Protocol, Sources};
-use sisr_image::resize::modcrop;
 use sisr_image::DecodeLimits;
+use sisr_image::io::{list_images, open};
+use sisr_image::protocol::{Protocol, Sources, bicubic, color_planes_u8, evaluate_dataset, make_lr};
+use sisr_image::resize::modcrop;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -122,10 +122,13 @@ fn published_rcan_and_rdn_scores_are_reproduced() {
 
 fn read_csv_column(path: &Path) -> HashMap<String, f64> {
     let text = std::fs::read_to_string(path).unwrap();
-    text.lines().skip(1).map(|l| {
-        let mut f = l.split(',');
-        (f.next().unwrap().to_string(), f.next().unwrap().parse().unwrap())
-    }).collect()
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split(',');
+            (f.next().unwrap().to_string(), f.next().unwrap().parse().unwrap())
+        })
+        .collect()
 }
 
 /// SPEC §7: SelfExSR per-image bicubic tables (P2), bicubic of the MATLAB LR files.
@@ -143,7 +146,9 @@ fn selfexsr_bicubic_tables_are_reproduced() {
             let psnrs = read_csv_column(&dir.join(format!("{csv}_SRF_{scale}_PSNR.csv")));
             let ssims = read_csv_column(&dir.join(format!("{csv}_SRF_{scale}_SSIM.csv")));
             let sources = Sources { lr_dir: Some(data.join(format!("lr_matlab/{set}/x{scale}"))), sr_dir: None };
-            let r = evaluate_dataset(&data.join("eval").join(set), scale, Protocol::P2, &sources, &DecodeLimits::default(), |lr| Ok(bicubic(lr, scale)), |_| {}).unwrap();
+            let r =
+                evaluate_dataset(&data.join("eval").join(set), scale, Protocol::P2, &sources, &DecodeLimits::default(), |lr| Ok(bicubic(lr, scale)), |_| {})
+                    .unwrap();
             assert_eq!(r.images.len(), psnrs.len(), "{set}");
             for img in r.images.iter().filter(|i| i.name != "bridge") {
                 let p = psnrs[&img.name];

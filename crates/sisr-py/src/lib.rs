@@ -12,12 +12,12 @@ use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyPermissionError, PyType
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use sisr::models::ModelKind;
-use sisr::upscale::{upscale_image, UpscaleOptions};
-use sisr_image::color::{rgb_to_ycbcr, saturate_u16, saturate_u8, ycbcr_to_rgb};
-use sisr_image::io::{DecodeLimits, Image, Layout, Samples};
-use sisr_image::protocol::{metric_y, Protocol, Sources};
-use sisr_image::resize::{imresize as resize_plane, modcrop as modcrop_plane, output_len};
+use sisr::upscale::{UpscaleOptions, upscale_image};
 use sisr_image::Plane;
+use sisr_image::color::{rgb_to_ycbcr, saturate_u8, saturate_u16, ycbcr_to_rgb};
+use sisr_image::io::{DecodeLimits, Image, Layout, Samples};
+use sisr_image::protocol::{Protocol, Sources, metric_y};
+use sisr_image::resize::{imresize as resize_plane, modcrop as modcrop_plane, output_len};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -388,7 +388,11 @@ impl Upscaler {
         let out = run(py, || upscale_image(&self.inner, &image, &opts, &sisr::default_device(), |_, _| {}));
         match (float, out.samples) {
             (Some(f64_out), Samples::U16(v)) => {
-                let pixels = if f64_out { Pixels::F64(v.iter().map(|&x| f64::from(x) / 65535.0).collect()) } else { Pixels::F32(v.iter().map(|&x| (f64::from(x) / 65535.0) as f32).collect()) };
+                let pixels = if f64_out {
+                    Pixels::F64(v.iter().map(|&x| f64::from(x) / 65535.0).collect())
+                } else {
+                    Pixels::F32(v.iter().map(|&x| (f64::from(x) / 65535.0) as f32).collect())
+                };
                 a.back(py, out.height, out.width, pixels)
             }
             (_, Samples::U8(v)) => a.back(py, out.height, out.width, Pixels::U8(v)),
@@ -424,7 +428,15 @@ fn models(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
 /// `weights` a trained file; `protocol` defaults to the model's paper's (`y` or `rgb`).
 #[pyfunction]
 #[pyo3(signature = (model, dataset_dir, scale, protocol = None, weights = None, ensemble = false))]
-fn evaluate<'py>(py: Python<'py>, model: &str, dataset_dir: PathBuf, scale: usize, protocol: Option<&str>, weights: Option<PathBuf>, ensemble: bool) -> PyResult<Bound<'py, PyAny>> {
+fn evaluate<'py>(
+    py: Python<'py>,
+    model: &str,
+    dataset_dir: PathBuf,
+    scale: usize,
+    protocol: Option<&str>,
+    weights: Option<PathBuf>,
+    ensemble: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     check_scale(scale)?;
     let kind = ModelKind::parse(model).ok_or_else(|| value_err(format!("unknown model {model:?}")))?;
     let p = match protocol {

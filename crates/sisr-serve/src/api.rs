@@ -2,7 +2,7 @@
 
 use crate::jobs::{JobState, JobView, Refused, State, Work};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State as St};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -92,7 +92,11 @@ async fn guard(St(state): St<Shared>, request: Request, next: Next) -> Response 
 
 /// The shipped models (as `sisr models --json`), the results table and bicubic's scales.
 async fn models(St(state): St<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
-    let mut files: Vec<serde_json::Value> = state.files.iter().map(|((kind, scale), path)| json!({ "model": kind.name(), "scale": scale, "file": path.file_name().map(|n| n.to_string_lossy().into_owned()) })).collect();
+    let mut files: Vec<serde_json::Value> = state
+        .files
+        .iter()
+        .map(|((kind, scale), path)| json!({ "model": kind.name(), "scale": scale, "file": path.file_name().map(|n| n.to_string_lossy().into_owned()) }))
+        .collect();
     files.sort_by_key(|v| v.to_string());
     let listed = sisr::zoo::catalogue().map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(Json(json!({
@@ -166,7 +170,11 @@ async fn create(St(state): St<Shared>, multipart: Multipart) -> Result<(StatusCo
         None => 2,
         Some(s) => s.trim().parse().map_err(|_| bad(format!("scale {s:?} is not a number")))?,
     };
-    let shipped = if kind == ModelKind::Bicubic { kind.scales().contains(&scale) } else { sisr::zoo::find(kind, scale).is_some() || state.files.contains_key(&(kind, scale)) };
+    let shipped = if kind == ModelKind::Bicubic {
+        kind.scales().contains(&scale)
+    } else {
+        sisr::zoo::find(kind, scale).is_some() || state.files.contains_key(&(kind, scale))
+    };
     if !shipped {
         return Err(bad(format!("{kind} x{scale}: no shipped model (GET /api/models lists them)")));
     }
@@ -181,7 +189,9 @@ async fn create(St(state): St<Shared>, multipart: Multipart) -> Result<(StatusCo
     };
     let forced = match form.format.as_deref() {
         None | Some("") => None,
-        Some(f) => Some(OutputFormat::from_extension(std::path::Path::new(&format!("x.{f}"))).ok_or_else(|| bad(format!("format {f:?} is not png, jpg, webp or tif")))?),
+        Some(f) => Some(
+            OutputFormat::from_extension(std::path::Path::new(&format!("x.{f}"))).ok_or_else(|| bad(format!("format {f:?} is not png, jpg, webp or tif")))?,
+        ),
     };
     let limits = state.config.limits;
     let name = file_name.clone().unwrap_or_else(|| "upload".into());
@@ -204,7 +214,13 @@ async fn create(St(state): St<Shared>, multipart: Multipart) -> Result<(StatusCo
     if out_bytes > limits.max_alloc {
         return Err(ApiError(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the x{scale} result would be {}x{} ({} MiB), over the server's limit of {} MiB", image.width * scale, image.height * scale, out_bytes >> 20, limits.max_alloc >> 20),
+            format!(
+                "the x{scale} result would be {}x{} ({} MiB), over the server's limit of {} MiB",
+                image.width * scale,
+                image.height * scale,
+                out_bytes >> 20,
+                limits.max_alloc >> 20
+            ),
         ));
     }
     // As `sisr upscale` names it: the input's format when sisr writes it (PNG for alpha that
@@ -232,7 +248,9 @@ async fn create(St(state): St<Shared>, multipart: Multipart) -> Result<(StatusCo
     let opts = UpscaleOptions { tile, ensemble };
     match state.submit(view, |id, cancel| Work::new(id, cancel, image, kind, scale, format, opts)) {
         Ok(view) => Ok((StatusCode::ACCEPTED, Json(view))),
-        Err(Refused::Full) => Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("the queue is full ({} jobs waiting); try again shortly", state.config.queue))),
+        Err(Refused::Full) => {
+            Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("the queue is full ({} jobs waiting); try again shortly", state.config.queue)))
+        }
         Err(Refused::Closed) => Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down".into())),
     }
 }
@@ -248,7 +266,10 @@ async fn status(St(state): St<Shared>, Path(id): Path<String>) -> Result<Json<Jo
 async fn result(St(state): St<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
     match state.result(&id) {
         None => Err(no_job(&id)),
-        Some(Err(view)) => Err(ApiError(StatusCode::CONFLICT, format!("job {id} is {}, not done", serde_json::to_value(view.state).unwrap_or_default().as_str().unwrap_or("")))),
+        Some(Err(view)) => Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("job {id} is {}, not done", serde_json::to_value(view.state).unwrap_or_default().as_str().unwrap_or("")),
+        )),
         Some(Ok((view, bytes))) => {
             let mut headers = HeaderMap::new();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(view.mime));

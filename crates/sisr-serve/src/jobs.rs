@@ -5,7 +5,7 @@ use crate::Config;
 use rand::Rng;
 use serde::Serialize;
 use sisr::models::ModelKind;
-use sisr::upscale::{upscale_image_until, UpscaleOptions, Upscaler};
+use sisr::upscale::{UpscaleOptions, Upscaler, upscale_image_until};
 use sisr_image::{Image, OutputFormat};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -117,13 +117,15 @@ fn worker(state: &State, rx: &Mutex<mpsc::Receiver<Work>>) {
         sisr_image::pause::point("serve-job");
         let up = match loaded.entry((work.kind, work.scale)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => match sisr::zoo::upscaler(Some(work.kind), Some(work.scale), state.files.get(&(work.kind, work.scale)).map(PathBuf::as_path), &device) {
-                Ok((up, _)) => e.insert(up),
-                Err(err) => {
-                    state.fail(&work.id, err.to_string());
-                    continue;
+            std::collections::hash_map::Entry::Vacant(e) => {
+                match sisr::zoo::upscaler(Some(work.kind), Some(work.scale), state.files.get(&(work.kind, work.scale)).map(PathBuf::as_path), &device) {
+                    Ok((up, _)) => e.insert(up),
+                    Err(err) => {
+                        state.fail(&work.id, err.to_string());
+                        continue;
+                    }
                 }
-            },
+            }
         };
         let hr = upscale_image_until(up, &work.image, &work.opts, &device, |done, total| {
             state.update(&work.id, |j| j.view.progress = done as f64 / total.max(1) as f64);
@@ -222,7 +224,14 @@ impl State {
         let used = self.disk.fetch_add(size, Ordering::SeqCst);
         if used + size > self.config.max_disk_bytes {
             self.disk.fetch_sub(size, Ordering::SeqCst);
-            return self.fail(id, format!("the results already use {} MiB of the server's {} MiB; download and delete some, or wait for them to expire", used >> 20, self.config.max_disk_bytes >> 20));
+            return self.fail(
+                id,
+                format!(
+                    "the results already use {} MiB of the server's {} MiB; download and delete some, or wait for them to expire",
+                    used >> 20,
+                    self.config.max_disk_bytes >> 20
+                ),
+            );
         }
         let path = self.dir.path().join(id);
         if let Err(e) = sisr_image::io::write_atomic(&path, bytes) {

@@ -58,7 +58,11 @@ impl Default for Config {
 /// Binds `config.addr` and serves until `shutdown` completes; `on_listening` receives the bound
 /// address (port 0 picks a free one). Queued jobs are cancelled at shutdown, the running ones
 /// stop at their next stripe, and the results folder is deleted.
-pub async fn serve(config: Config, on_listening: impl FnOnce(SocketAddr), shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    on_listening: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|e| anyhow::anyhow!("{}: cannot listen: {e}", config.addr))?;
     let addr = listener.local_addr()?;
     let (state, workers) = jobs::start(config, addr)?;

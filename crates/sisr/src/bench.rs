@@ -5,8 +5,8 @@
 use crate::models::{ColorMode, ModelKind, Network};
 use crate::train::data::Batch;
 use crate::train::optim::OptimState;
-use crate::train::{train_step, Recipe};
-use crate::upscale::{upscale_image, UpscaleOptions, Upscaler};
+use crate::train::{Recipe, train_step};
+use crate::upscale::{UpscaleOptions, Upscaler, upscale_image};
 use burn::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -3,10 +3,10 @@
 
 use crate::models::{ColorMode, Network};
 use burn::prelude::*;
+use sisr_image::Plane;
 use sisr_image::color::{rgb_to_ycbcr_planes, ycbcr_to_rgb_planes};
 use sisr_image::protocol::{LowRes, SuperRes};
 use sisr_image::resize::imresize;
-use sisr_image::Plane;
 
 fn to_tensor(planes: &[&Plane<f64>], device: &Device) -> Tensor<4> {
     let (w, h) = (planes[0].width, planes[0].height);

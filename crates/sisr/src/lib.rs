@@ -58,9 +58,7 @@ impl Backend {
             #[cfg(feature = "tch")]
             Backend::TchCuda => Ok(burn::tensor::Device::libtorch_cuda(0)),
             #[cfg(not(feature = "tch"))]
-            Backend::Tch | Backend::TchCuda => {
-                Err(format!("backend `{}` needs a build with `--features tch` (LibTorch; see README)", self.name()))
-            }
+            Backend::Tch | Backend::TchCuda => Err(format!("backend `{}` needs a build with `--features tch` (LibTorch; see README)", self.name())),
         }
     }
 }

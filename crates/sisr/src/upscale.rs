@@ -5,14 +5,16 @@
 use crate::infer::run_planes_ensemble;
 use crate::models::{ColorMode, Network};
 use burn::prelude::*;
-use std::ops::ControlFlow;
-use sisr_image::color::{rgb_to_ycbcr_planes, saturate_u16, saturate_u8, ycbcr_to_rgb_planes};
+use sisr_image::color::{rgb_to_ycbcr_planes, saturate_u8, saturate_u16, ycbcr_to_rgb_planes};
 use sisr_image::resize::imresize;
 use sisr_image::{Image, Plane, Samples};
+use std::ops::ControlFlow;
 
 /// What upscales: a network, or plain MATLAB bicubic.
 pub enum Upscaler {
-    Bicubic { scale: usize },
+    Bicubic {
+        scale: usize,
+    },
     /// Boxed: a network is far larger than the bicubic variant.
     Network(Box<Network>),
 }
@@ -128,7 +130,13 @@ pub fn upscale_image(up: &Upscaler, img: &Image, opts: &UpscaleOptions, device: 
 
 /// [`upscale_image`] that can be stopped between stripes: `progress` returning
 /// `ControlFlow::Break` ends the work and gives `None` (a cancelled web job).
-pub fn upscale_image_until(up: &Upscaler, img: &Image, opts: &UpscaleOptions, device: &Device, mut progress: impl FnMut(usize, usize) -> ControlFlow<()>) -> Option<Image> {
+pub fn upscale_image_until(
+    up: &Upscaler,
+    img: &Image,
+    opts: &UpscaleOptions,
+    device: &Device,
+    mut progress: impl FnMut(usize, usize) -> ControlFlow<()>,
+) -> Option<Image> {
     let s = up.scale();
     let (w, h) = (img.width, img.height);
     let (ow, oh) = (w * s, h * s);
@@ -171,4 +179,3 @@ pub fn upscale_image_until(up: &Upscaler, img: &Image, opts: &UpscaleOptions, de
     let samples = if sixteen { Samples::U16(out16) } else { Samples::U8(out8) };
     Some(Image { width: ow, height: oh, layout: img.layout, samples, icc_profile: img.icc_profile.clone() })
 }
-

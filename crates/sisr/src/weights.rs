@@ -125,7 +125,10 @@ fn check_finite(tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>, path: &Path) 
     names.sort();
     for name in names {
         if let Some(bad) = tensors[name].1.iter().find(|v| !v.is_finite()) {
-            return Err(WeightsError::Unknown { path: path.into(), message: format!("tensor `{name}` holds {bad} (the training diverged or the file is damaged)") });
+            return Err(WeightsError::Unknown {
+                path: path.into(),
+                message: format!("tensor `{name}` holds {bad} (the training diverged or the file is damaged)"),
+            });
         }
     }
     Ok(())
@@ -138,7 +141,7 @@ pub fn load_tensors(network: Network, tensors: HashMap<String, (Vec<usize>, Vec<
         match tensors.get(name) {
             None => return Err(WeightsError::Missing { path: path.into(), name: name.clone(), expected: shape.clone() }),
             Some((found, _)) if found != shape => {
-                return Err(WeightsError::Shape { path: path.into(), name: name.clone(), expected: shape.clone(), found: found.clone() })
+                return Err(WeightsError::Shape { path: path.into(), name: name.clone(), expected: shape.clone(), found: found.clone() });
             }
             Some(_) => {}
         }
@@ -187,12 +190,9 @@ pub fn to_bytes(network: &Network, metadata: &Metadata) -> Vec<u8> {
 pub fn to_bytes_with(network: &Network, metadata: &Metadata, extra: &[(String, Vec<f32>)]) -> Vec<u8> {
     let mut values = parameter_values(network);
     values.extend(extra.iter().map(|(n, v)| (n.clone(), vec![v.len()], v.clone())));
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
-        values.into_iter().map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
-        .iter()
-        .map(|(n, s, b)| (n.clone(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("consistent tensor")))
-        .collect();
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = values.into_iter().map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> =
+        bytes.iter().map(|(n, s, b)| (n.clone(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("consistent tensor"))).collect();
     let mut info: HashMap<String, String> = metadata.clone().into_iter().collect();
     info.insert(KEY_MODEL.into(), network.kind.name().into());
     info.insert(KEY_SCALE.into(), network.scale.to_string());
@@ -245,7 +245,10 @@ impl WeightsFile {
     fn check_dcscn_tf_ranks(&self) -> Result<(), WeightsError> {
         for (name, (shape, _)) in &self.tensors {
             if name.ends_with("conv_W") && shape.len() != 4 {
-                return Err(WeightsError::Unknown { path: self.path.clone(), message: format!("tensor `{name}` has shape {shape:?}; the DCSCN authors' kernels are rank 4 (HWIO)") });
+                return Err(WeightsError::Unknown {
+                    path: self.path.clone(),
+                    message: format!("tensor `{name}` has shape {shape:?}; the DCSCN authors' kernels are rank 4 (HWIO)"),
+                });
             }
         }
         Ok(())
@@ -260,7 +263,10 @@ impl WeightsFile {
             let kind = if first == 32 { ModelKind::DcscnCompact } else { ModelKind::Dcscn };
             let scale = (l_out as f64).sqrt().round() as usize;
             if scale * scale != l_out || !kind.scales().contains(&scale) {
-                return Err(WeightsError::Unknown { path: self.path.clone(), message: format!("`L/conv_W` has {l_out} outputs, not the square of a supported scale") });
+                return Err(WeightsError::Unknown {
+                    path: self.path.clone(),
+                    message: format!("`L/conv_W` has {l_out} outputs, not the square of a supported scale"),
+                });
             }
             return Ok((kind, scale));
         }
@@ -279,7 +285,10 @@ impl WeightsFile {
     pub fn scales(&self) -> Result<Vec<usize>, WeightsError> {
         let (kind, scale) = self.model()?;
         let Some(list) = self.metadata.get(KEY_SCALES) else { return Ok(vec![scale]) };
-        let bad = || WeightsError::Unknown { path: self.path.clone(), message: format!("`{KEY_SCALES}` = {list:?} is not a list of {kind} scales including x{scale}") };
+        let bad = || WeightsError::Unknown {
+            path: self.path.clone(),
+            message: format!("`{KEY_SCALES}` = {list:?} is not a list of {kind} scales including x{scale}"),
+        };
         let scales: Vec<usize> = list.split(',').map(|s| s.trim().parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
         if !scales.contains(&scale) || scales.iter().any(|s| !kind.scales().contains(s)) {
             return Err(bad());
@@ -295,8 +304,10 @@ impl WeightsFile {
         let mut names: Vec<&String> = tensors.keys().collect();
         names.sort();
         let encoded: Vec<(&String, &Vec<usize>, Vec<u8>)> = names.into_iter().map(|n| (n, &tensors[n].0, dtype.encode(&tensors[n].1))).collect();
-        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> =
-            encoded.iter().map(|(n, s, b)| ((*n).clone(), safetensors::tensor::TensorView::new(dtype.safetensors(), s.to_vec(), b).expect("consistent tensor"))).collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = encoded
+            .iter()
+            .map(|(n, s, b)| ((*n).clone(), safetensors::tensor::TensorView::new(dtype.safetensors(), s.to_vec(), b).expect("consistent tensor")))
+            .collect();
         let mut info: HashMap<String, String> = self.metadata.clone().into_iter().chain(metadata.clone()).collect();
         info.insert(KEY_MODEL.into(), kind.name().into());
         info.insert(KEY_SCALE.into(), scale.to_string());

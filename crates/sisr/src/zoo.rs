@@ -104,8 +104,8 @@ impl Shipped {
 
     /// The file's header (provenance: steps, recipe, validation).
     pub fn metadata(&self) -> Result<crate::weights::Metadata, WeightsError> {
-        let (_, meta) = safetensors::SafeTensors::read_metadata(self.bytes)
-            .map_err(|e| WeightsError::Format { path: self.file.into(), message: e.to_string() })?;
+        let (_, meta) =
+            safetensors::SafeTensors::read_metadata(self.bytes).map_err(|e| WeightsError::Format { path: self.file.into(), message: e.to_string() })?;
         Ok(meta.metadata().clone().unwrap_or_default().into_iter().collect())
     }
 

@@ -4,7 +4,7 @@ mod common;
 
 use sisr::infer::upscale_lowres;
 use sisr::weights::WeightsFile;
-use sisr_image::protocol::{evaluate_dataset, DatasetScore, Sources};
+use sisr_image::protocol::{DatasetScore, Sources, evaluate_dataset};
 use sisr_image::{DecodeLimits, Protocol};
 
 fn score(file: &str, ensemble: bool) -> Option<DatasetScore> {
@@ -12,8 +12,16 @@ fn score(file: &str, ensemble: bool) -> Option<DatasetScore> {
     let dev = sisr::default_device();
     let (net, _) = WeightsFile::read(&data.join("weights").join(file)).unwrap().into_network(None, &dev).unwrap();
     Some(
-        evaluate_dataset(&data.join("eval/set5"), 2, Protocol::Y, &Sources::default(), &DecodeLimits::default(), |lr| upscale_lowres(&net, lr, ensemble, &dev), |_| {})
-            .unwrap(),
+        evaluate_dataset(
+            &data.join("eval/set5"),
+            2,
+            Protocol::Y,
+            &Sources::default(),
+            &DecodeLimits::default(),
+            |lr| upscale_lowres(&net, lr, ensemble, &dev),
+            |_| {},
+        )
+        .unwrap(),
     )
 }
 

@@ -109,9 +109,8 @@ fn every_model_runs_forward_with_the_right_shape() {
             let net = kind.build(s, &dev).unwrap();
             let c = if kind.color_mode() == sisr::ColorMode::Y { 1 } else { 3 };
             let (h, w) = (5, 7);
-            let planes: Vec<sisr_image::Plane<f64>> = (0..c)
-                .map(|i| sisr_image::Plane::new(w, h, random_input(1, h, w, i as u64).iter().map(|&v| f64::from(v)).collect()))
-                .collect();
+            let planes: Vec<sisr_image::Plane<f64>> =
+                (0..c).map(|i| sisr_image::Plane::new(w, h, random_input(1, h, w, i as u64).iter().map(|&v| f64::from(v)).collect())).collect();
             let out = sisr::infer::run_planes(&net, &planes, &dev);
             assert_eq!(out.len(), c, "{kind} x{s}");
             assert_eq!((out[0].width, out[0].height), (w * s, h * s), "{kind} x{s}");
@@ -279,9 +278,7 @@ fn sisr_same_convolution_matches_burns_values_and_gradients() {
 fn same_convolution_matches_burn(dev: &Device) {
     use sisr::models::blocks::{Init, conv, conv_forward};
     let dev = dev.clone();
-    for (i, &(cin, cout, k, bias, h, w)) in
-        [(3, 5, 3, true, 70, 40), (4, 2, 1, true, 6, 9), (2, 3, 5, false, 7, 3), (1, 6, 3, true, 9, 8)].iter().enumerate()
-    {
+    for (i, &(cin, cout, k, bias, h, w)) in [(3, 5, 3, true, 70, 40), (4, 2, 1, true, 6, 9), (2, 3, 5, false, 7, 3), (1, 6, 3, true, 9, 8)].iter().enumerate() {
         dev.seed(11 + i as u64);
         let c = conv(&dev, cin, cout, k, bias, Init::PyTorchDefault);
         let x = Tensor::<4>::from_data(TensorData::new(random_in(2 * cin, h, w, 5 + i as u64, 0, 256), [2, cin, h, w]), &dev);

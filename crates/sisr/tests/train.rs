@@ -1,15 +1,15 @@
 //! Training runs on tiny synthetic data: exact resume, NaN handling, run-folder safety.
 
+use burn::tensor::{Tensor, TensorData};
 use sisr::models::ModelKind;
 use sisr::train::recipe::{Recipe, Schedule};
-use sisr::train::{train, TrainError, TrainOptions};
+use sisr::train::{TrainError, TrainOptions, train};
 use sisr::weights::WeightsFile;
 use sisr_image::io::save;
 use sisr_image::{Image, Layout};
-use burn::tensor::{Tensor, TensorData};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 mod common;
 

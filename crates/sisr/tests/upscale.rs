@@ -1,7 +1,7 @@
 //! Image upscaling: tiles equal the whole image, and what a file carries is kept.
 
 use sisr::models::ModelKind;
-use sisr::upscale::{upscale_image, UpscaleOptions, Upscaler};
+use sisr::upscale::{UpscaleOptions, Upscaler, upscale_image};
 use sisr_image::{Image, Layout, Samples};
 
 mod common;

@@ -25,11 +25,8 @@ pub fn conv(device: &Device, cin: usize, cout: usize, k: usize, bias: bool, init
         Init::HeNormal => Initializer::KaimingNormal { gain: 2f64.sqrt(), fan_out_only: false },
         Init::PyTorchDefault => Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false },
     };
-    let mut c = Conv2dConfig::new([cin, cout], [k, k])
-        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .with_bias(bias)
-        .with_initializer(initializer)
-        .init(device);
+    let mut c =
+        Conv2dConfig::new([cin, cout], [k, k]).with_padding(PaddingConfig2d::Explicit(p, p, p, p)).with_bias(bias).with_initializer(initializer).init(device);
     if init == Init::HeNormal && bias {
         // A new parameter (not a mapped one) so that it is a tracked leaf on autodiff devices.
         c.bias = Some(Initializer::Zeros.init([cout], device));
@@ -43,12 +40,7 @@ pub fn conv(device: &Device, cin: usize, cout: usize, k: usize, bias: bool, init
 pub fn conv_forward(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [k, kw] = c.kernel_size;
     let p = k / 2;
-    let same = k == kw
-        && k % 2 == 1
-        && c.stride == [1, 1]
-        && c.dilation == [1, 1]
-        && c.groups == 1
-        && c.padding == PaddingConfig2d::Explicit(p, p, p, p);
+    let same = k == kw && k % 2 == 1 && c.stride == [1, 1] && c.dilation == [1, 1] && c.groups == 1 && c.padding == PaddingConfig2d::Explicit(p, p, p, p);
     if !same || !has_sisr_ops(&x) {
         return c.forward(x);
     }
@@ -100,10 +92,7 @@ pub struct Upsampler {
 impl Upsampler {
     pub fn new(device: &Device, channels: usize, scale: usize, two_step_x4: bool, init: Init) -> Self {
         let factors: Vec<usize> = if scale == 4 && two_step_x4 { vec![2, 2] } else { vec![scale] };
-        let stages = factors
-            .into_iter()
-            .map(|r| (conv(device, channels, channels * r * r, 3, true, init), PixelShuffleConfig::new(r).init()))
-            .collect();
+        let stages = factors.into_iter().map(|r| (conv(device, channels, channels * r * r, 3, true, init), PixelShuffleConfig::new(r).init())).collect();
         Upsampler { stages }
     }
 

@@ -8,7 +8,7 @@
 //! ```
 //! Pixel range [0, 255] (C7); every conv runs on the LR grid.
 
-use super::blocks::{conv, conv_forward, count_conv, prelu, prelu_forward, shuffle_forward, Dropout, Init};
+use super::blocks::{Dropout, Init, conv, conv_forward, count_conv, prelu, prelu_forward, shuffle_forward};
 use crate::complexity::Cost;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Initializer, PRelu, PixelShuffle, PixelShuffleConfig};

@@ -8,7 +8,7 @@
 //! RAG: X_m = X_{m−1} + conv3(ReLU(conv3(X_{m−1}))), m = 1..M;  C = X_M ⊙ CA(X_M);  F = C ⊙ SA(C) + F_{g−1}
 //! ```
 
-use super::blocks::{conv, conv_forward, count_conv, mean_shift, CamPool, ChannelAttention, Init, SpatialAttention, Upsampler};
+use super::blocks::{CamPool, ChannelAttention, Init, SpatialAttention, Upsampler, conv, conv_forward, count_conv, mean_shift};
 use crate::complexity::Cost;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;

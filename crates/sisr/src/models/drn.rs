@@ -7,7 +7,7 @@
 //!                                         Z_{k+1} = concat(Z_k + t[:D_k], t[D_k:])
 //! ```
 
-use super::blocks::{conv, conv_forward, count_conv, elu, mean_shift, Init, Upsampler};
+use super::blocks::{Init, Upsampler, conv, conv_forward, count_conv, elu, mean_shift};
 use crate::complexity::Cost;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
@@ -84,7 +84,11 @@ impl Rdg {
         let blocks = (0..cfg.blocks)
             .map(|k| {
                 let d = cfg.features + cfg.growth * k;
-                Rdb { reduce: conv(device, d, w, 1, true, init), conv: conv(device, w, w, 3, true, init), expand: conv(device, w, d + cfg.growth, 1, true, init) }
+                Rdb {
+                    reduce: conv(device, d, w, 1, true, init),
+                    conv: conv(device, w, w, 3, true, init),
+                    expand: conv(device, w, d + cfg.growth, 1, true, init),
+                }
             })
             .collect();
         let out = cfg.features + cfg.growth * cfg.blocks;

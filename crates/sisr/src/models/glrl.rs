@@ -11,11 +11,11 @@
 //! ```
 //! Pixel range [0, 1] inside the network (`im2double`); the interface is [0, 255].
 
-use super::blocks::{conv, conv_forward, count_conv, prelu, prelu_forward, Init};
+use super::blocks::{Init, conv, conv_forward, count_conv, prelu, prelu_forward};
 use crate::complexity::Cost;
 use burn::module::Param;
-use burn::nn::conv::Conv2d;
 use burn::nn::PRelu;
+use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
 #[derive(Config, Debug)]
@@ -38,13 +38,7 @@ impl GlrlConfig {
     pub fn init(&self, device: &Device) -> Glrl {
         let f = self.filters;
         let unit = || PreActConv::new(device, f, f, self.prelu_init);
-        let blocks = (0..self.blocks)
-            .map(|_| Lrb {
-                shallow: unit(),
-                unit1: (unit(), unit()),
-                unit2: (!self.share_units).then(|| (unit(), unit())),
-            })
-            .collect();
+        let blocks = (0..self.blocks).map(|_| Lrb { shallow: unit(), unit1: (unit(), unit()), unit2: (!self.share_units).then(|| (unit(), unit())) }).collect();
         let n = self.blocks;
         Glrl {
             fe1: conv(device, 1, f, 3, true, Init::HeNormal),

@@ -16,6 +16,7 @@ pub mod shuffle;
 #[cfg(feature = "tch")]
 mod torch;
 
+use activation::PreluShape;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -23,7 +24,6 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Shape, Tensor, TensorData};
-use activation::PreluShape;
 use same_conv::SameConv;
 use shuffle::Shuffle;
 
@@ -46,11 +46,7 @@ pub trait SisrBackend: Backend {
 
 /// [`SisrBackend::conv2d_same`] on high-level tensors (flex or LibTorch, plain or autodiff).
 pub fn conv2d_same(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as SisrBackend>::conv2d_same(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        bias.into_dispatch(),
-    ))
+    Tensor::from_dispatch(<Dispatch as SisrBackend>::conv2d_same(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
 }
 
 /// [`SisrBackend::elu`] on high-level tensors (flex or LibTorch, plain or autodiff).
@@ -133,12 +129,7 @@ impl SisrBackend for Flex {
 pub trait SisrGrads: SisrBackend {
     /// Gradients of `conv2d_same(x, weight, bias)` for the input, the weight and the bias,
     /// from the output gradient `grad`; `None` where `wanted` is false, or computed anyway.
-    fn conv2d_same_grads(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-        wanted: [bool; 3],
-    ) -> [Option<FloatTensor<Self>>; 3];
+    fn conv2d_same_grads(x: FloatTensor<Self>, weight: FloatTensor<Self>, grad: FloatTensor<Self>, wanted: [bool; 3]) -> [Option<FloatTensor<Self>>; 3];
 
     /// ELU's input gradient, from its output `y`.
     fn elu_grad(y: FloatTensor<Self>, grad: FloatTensor<Self>, alpha: f64) -> FloatTensor<Self>;

@@ -72,9 +72,7 @@ impl SameConv {
     /// Work units (image, first row, end row), in a fixed order.
     fn bands(&self) -> Vec<(usize, usize, usize)> {
         let rows = (BAND_PIXELS / self.width.max(1)).clamp(1, self.height.max(1));
-        (0..self.batch)
-            .flat_map(|b| (0..self.height).step_by(rows).map(move |y0| (b, y0, (y0 + rows).min(self.height))))
-            .collect()
+        (0..self.batch).flat_map(|b| (0..self.height).step_by(rows).map(move |y0| (b, y0, (y0 + rows).min(self.height)))).collect()
     }
 
     /// Fills `cols` ([Cin·k·k, (y1 − y0)·W], row-major) with the zero-padded input patches of
@@ -146,8 +144,25 @@ impl SameConv {
             self.with_cols(image, y0, y1, |cols, cols_rs| unsafe {
                 // dst[Cout, n] (row stride H·W) = weight[Cout, patch] · cols[patch, n]
                 gemm(
-                    self.cout, n, patch, dst, 1, plane as isize, false, weight.as_ptr(), 1, patch as isize, cols, 1,
-                    cols_rs as isize, 0.0, 1.0, false, false, false, Parallelism::None,
+                    self.cout,
+                    n,
+                    patch,
+                    dst,
+                    1,
+                    plane as isize,
+                    false,
+                    weight.as_ptr(),
+                    1,
+                    patch as isize,
+                    cols,
+                    1,
+                    cols_rs as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
                 );
             });
             if let Some(bias) = bias {
@@ -197,8 +212,24 @@ impl SameConv {
                     self.with_cols(image, y0, y1, |cols, cols_rs| unsafe {
                         // acc[Cout, patch] += g[Cout, n] · cols[patch, n]ᵀ
                         gemm(
-                            self.cout, patch, n, acc.as_mut_ptr(), 1, patch as isize, true, g.as_ptr(), 1,
-                            plane as isize, cols, cols_rs as isize, 1, 1.0, 1.0, false, false, false,
+                            self.cout,
+                            patch,
+                            n,
+                            acc.as_mut_ptr(),
+                            1,
+                            patch as isize,
+                            true,
+                            g.as_ptr(),
+                            1,
+                            plane as isize,
+                            cols,
+                            cols_rs as isize,
+                            1,
+                            1.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
                             Parallelism::None,
                         );
                     });

@@ -13,8 +13,8 @@ use sisr_image::protocol::{color_planes_u8, metric_y};
 use sisr_image::resize::{imresize, modcrop};
 use sisr_image::{DecodeLimits, Plane, Protocol};
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
 
 /// One training image at one scale: HR, LR and bicubic-upscaled LR colour planes on [0, 255].
 struct Sample {
@@ -96,9 +96,8 @@ impl TrainSet {
     pub fn batch(&self, fitting: &[usize], seed: u64, step: u64, size: usize, patch: usize) -> Batch {
         let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step);
         let c = self.channels;
-        let picks: Vec<(usize, u32, u32, u8)> = (0..size)
-            .map(|_| (rng.random_range(0..fitting.len()), rng.random::<u32>(), rng.random::<u32>(), rng.random_range(0..8u8)))
-            .collect();
+        let picks: Vec<(usize, u32, u32, u8)> =
+            (0..size).map(|_| (rng.random_range(0..fitting.len()), rng.random::<u32>(), rng.random::<u32>(), rng.random_range(0..8u8))).collect();
         // Every sample of a batch has one scale (the first pick's) so the patches line up.
         let scale = self.samples[fitting[picks[0].0]].scale;
         let (lr_side, hr_side) = if self.uses_lr { (patch, patch * scale) } else { (0, patch) };

@@ -6,4 +6,4 @@ pub mod recipe;
 pub mod trainer;
 
 pub use recipe::Recipe;
-pub use trainer::{train, train_step, TrainError, TrainEvent, TrainOptions, TrainSummary};
+pub use trainer::{TrainError, TrainEvent, TrainOptions, TrainSummary, train, train_step};

@@ -39,9 +39,13 @@ pub enum Schedule {
 pub enum Clip {
     None,
     /// Global L2 norm of the gradient clipped to `max_norm`.
-    Norm { max_norm: f64 },
+    Norm {
+        max_norm: f64,
+    },
     /// DRRN's adjustable clipping: global norm clipped to θ / lr.
-    Adjustable { theta: f64 },
+    Adjustable {
+        theta: f64,
+    },
 }
 
 /// Everything that defines a training run, saved as `recipe.json` next to the checkpoints.
@@ -148,16 +152,7 @@ impl Recipe {
             ModelKind::Glrl | ModelKind::Glrl128 => (16, 31, 0.1),
             _ => (8, 32, paper.lr * 2.0),
         };
-        Recipe {
-            name: "quick".into(),
-            lr,
-            schedule: Schedule::Cosine { min_lr: lr / 100.0 },
-            batch,
-            patch,
-            steps: 4000,
-            val_every: 500,
-            ..paper
-        }
+        Recipe { name: "quick".into(), lr, schedule: Schedule::Cosine { min_lr: lr / 100.0 }, batch, patch, steps: 4000, val_every: 500, ..paper }
     }
 
     pub fn named(kind: ModelKind, name: &str) -> Option<Recipe> {

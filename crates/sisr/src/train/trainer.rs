@@ -5,7 +5,7 @@
 //! one file written atomically, so a kill never leaves a half checkpoint), `log.csv`, and at
 //! the end `model.safetensors` (best validation weights with their provenance).
 
-use super::data::{prefetch, Batch, TrainSet};
+use super::data::{Batch, TrainSet, prefetch};
 use super::optim::{self, OptimState};
 use super::recipe::{Loss, Recipe, Schedule};
 use crate::infer::upscale_lowres;
@@ -13,12 +13,12 @@ use crate::models::{ModelKind, Network};
 use crate::weights::{self, Metadata, WeightsError, WeightsFile};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use sisr_image::protocol::{evaluate_dataset, Sources};
 use sisr_image::DecodeLimits;
+use sisr_image::protocol::{Sources, evaluate_dataset};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 pub const LAST: &str = "checkpoint-last.safetensors";
@@ -65,12 +65,32 @@ pub struct TrainOptions {
 /// Progress reported to the caller.
 #[derive(Debug, Clone)]
 pub enum TrainEvent {
-    Started { start_step: u64, steps: u64, training_images: usize },
+    Started {
+        start_step: u64,
+        steps: u64,
+        training_images: usize,
+    },
     /// A new run started from `from`; the parameters in `kept_initial` had no match there.
-    WarmStart { from: PathBuf, kept_initial: Vec<String> },
-    Step { step: u64, loss: f32, lr: f64, images_per_s: f64 },
-    Validation { step: u64, psnr: f64, ssim: f64, best: bool },
-    Checkpoint { step: u64, path: PathBuf },
+    WarmStart {
+        from: PathBuf,
+        kept_initial: Vec<String>,
+    },
+    Step {
+        step: u64,
+        loss: f32,
+        lr: f64,
+        images_per_s: f64,
+    },
+    Validation {
+        step: u64,
+        psnr: f64,
+        ssim: f64,
+        best: bool,
+    },
+    Checkpoint {
+        step: u64,
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,7 +152,8 @@ fn read_checkpoint(path: &Path, kind: ModelKind, scale: usize, device: &Device) 
         .get(STATE_KEY)
         .and_then(|s| serde_json::from_str(s).ok())
         .ok_or_else(|| TrainError::Run { path: path.into(), message: "not a training checkpoint (no loop state in the header)".into() })?;
-    let optim_tensors: HashMap<String, (Vec<usize>, Vec<f32>)> = file.tensors.iter().filter(|(k, _)| k.starts_with("optim.")).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let optim_tensors: HashMap<String, (Vec<usize>, Vec<f32>)> =
+        file.tensors.iter().filter(|(k, _)| k.starts_with("optim.")).map(|(k, v)| (k.clone(), v.clone())).collect();
     file.tensors.retain(|k, _| !k.starts_with("optim."));
     let (network, _) = file.into_network(Some((kind, scale)), device)?;
     let state = OptimState::import(ls.optim_t, &optim_tensors, &device.clone().without_autodiff());
@@ -247,13 +268,23 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
             return Err(TrainError::Run { path: out.clone(), message: "is not empty; a new run needs a new or empty --out folder".into() });
         }
         ad.seed(recipe.seed);
-        let mut network = opts.kind.build(opts.scale, &ad).ok_or_else(|| TrainError::Run { path: out.clone(), message: "bicubic has nothing to train".into() })?;
+        let mut network =
+            opts.kind.build(opts.scale, &ad).ok_or_else(|| TrainError::Run { path: out.clone(), message: "bicubic has nothing to train".into() })?;
         if let Some(init) = &opts.init {
             let kept_initial;
             (network, kept_initial) = weights::warm_start(network, &WeightsFile::read(init)?)?;
             on_event(TrainEvent::WarmStart { from: init.clone(), kept_initial });
         }
-        let ls = LoopState { step: 0, optim_t: 0, plateau_lr: recipe.lr, best_psnr: None, best_ssim: None, bad_validations: 0, seconds: 0.0, init: opts.init.clone() };
+        let ls = LoopState {
+            step: 0,
+            optim_t: 0,
+            plateau_lr: recipe.lr,
+            best_psnr: None,
+            best_ssim: None,
+            bad_validations: 0,
+            seconds: 0.0,
+            init: opts.init.clone(),
+        };
         (network, OptimState::default(), ls)
     };
     let resolved = serde_json::json!({
@@ -267,7 +298,10 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
     let set = Arc::new(TrainSet::load(&opts.train_dirs, opts.kind, &scales, &opts.limits)?);
     let training_images = set.fitting(recipe.patch).len();
     if training_images == 0 {
-        return Err(TrainError::Run { path: opts.train_dirs[0].clone(), message: format!("no training image is large enough for {}-pixel patches at x{}", recipe.patch, opts.scale) });
+        return Err(TrainError::Run {
+            path: opts.train_dirs[0].clone(),
+            message: format!("no training image is large enough for {}-pixel patches at x{}", recipe.patch, opts.scale),
+        });
     }
     on_event(TrainEvent::Started { start_step: ls.step, steps: recipe.steps, training_images });
 
@@ -364,7 +398,10 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         }
         meta.insert("sisr.train_data".into(), opts.train_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(";"));
         if let (Some(p), Some(s)) = (final_state.best_psnr, final_state.best_ssim) {
-            meta.insert("sisr.validation".into(), format!("{} x{}: {p:.4} dB / {s:.5}", opts.val_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default(), opts.scale));
+            meta.insert(
+                "sisr.validation".into(),
+                format!("{} x{}: {p:.4} dB / {s:.5}", opts.val_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default(), opts.scale),
+            );
         }
         if let Some(init) = &ls.init {
             meta.insert("sisr.init".into(), init.display().to_string());
@@ -385,4 +422,3 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         model,
     })
 }
-

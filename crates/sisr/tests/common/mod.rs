@@ -3,8 +3,8 @@
 //! absent, and fail when `SISR_REQUIRE_DATA=1`, as in CI) and networks with random weights. Each test crate uses a part of them.
 #![allow(dead_code)]
 
-use sisr::models::dcscn::DcscnConfig;
 use sisr::models::Net;
+use sisr::models::dcscn::DcscnConfig;
 use sisr::{ModelKind, Network};
 use std::path::PathBuf;
 
