@@ -8,6 +8,7 @@ mod eval;
 mod info;
 mod models;
 mod serve;
+mod shards;
 mod table;
 mod train;
 mod upscale;
@@ -60,6 +61,8 @@ enum Command {
     Models(models::ModelsArgs),
     /// A local web app: upload images, compare before/after, download the results.
     Serve(serve::ServeArgs),
+    /// Batch runs across machines: check the manifests of `sisr upscale --shard … -o DIR`.
+    Shards(shards::ShardsArgs),
     /// Re-encode a weights file (f16/bf16 storage halves its size; sisr's names and header).
     Convert(convert::ConvertArgs),
 }
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         Command::Models(args) => models::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Shards(args) => shards::run(args),
     };
     match result {
         Ok(code) => code,

@@ -16,8 +16,6 @@ pub struct Request {
     /// `--format`.
     pub format: Option<OutputFormat>,
     pub recursive: bool,
-    /// `--shard I/N`.
-    pub shard: Option<String>,
     pub scale: usize,
 }
 
@@ -142,14 +140,6 @@ pub fn plan(args: &Request) -> Result<Plan> {
     }
     pairs.sort();
     pairs.dedup_by(|a, b| resolved(&a.0) == resolved(&b.0) && a.1 == b.1);
-    if let Some(shard) = &args.shard {
-        let (i, n) = shard
-            .split_once('/')
-            .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
-            .filter(|&(i, n)| i >= 1 && i <= n)
-            .with_context(|| format!("--shard {shard:?} must be I/N with 1 ≤ I ≤ N"))?;
-        pairs = pairs.into_iter().enumerate().filter(|(k, _)| k % n == i - 1).map(|(_, p)| p).collect();
-    }
     let inputs: HashSet<PathBuf> = args.inputs.iter().map(|p| resolved(p)).chain(pairs.iter().map(|(i, _)| resolved(i))).collect();
     let mut owner: HashMap<PathBuf, &Path> = HashMap::new();
     for (input, output) in &pairs {
@@ -237,10 +227,7 @@ pub mod fuzzing {
                         [None, Some(OutputFormat::Png), Some(OutputFormat::Jpeg), Some(OutputFormat::Webp), Some(OutputFormat::Tiff)][b as usize % 5];
                     request.recursive = a % 2 == 1;
                 }
-                _ => {
-                    request.scale = 2 + b as usize % 3;
-                    request.shard = (a % 4 != 0).then(|| format!("{}/{}", a % 5, b % 4));
-                }
+                _ => request.scale = 2 + (a as usize + b as usize) % 3,
             }
         }
         request

@@ -7,6 +7,7 @@ use sisr::models::ModelKind;
 use sisr::upscale::{UpscaleOptions, Upscaler, upscale_image};
 use sisr::zoo;
 use sisr_cli::plan::{Plan, Request, output_format, plan};
+use sisr_cli::shard::{Manifest, Record, Shard, SharedPlan, Status, sha256_file};
 use sisr_image::io::{self, OutputFormat};
 use std::collections::HashSet;
 use std::io::Write;
@@ -47,9 +48,15 @@ pub struct UpscaleArgs {
     /// Compute threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
-    /// Process only shard I of N (1 ≤ I ≤ N) of the sorted inputs, e.g. `--shard 2/4`.
+    /// Process only shard I of N (1 ≤ I ≤ N) of the sorted inputs, e.g. `--shard 2/4`, or
+    /// `auto`: the index and count of a Slurm array job, a Kubernetes Indexed Job (with
+    /// --shard-count) or an AWS Batch array job. With `-o DIR`, each shard keeps a manifest
+    /// there, so a retried shard redoes only what it had not finished (`sisr shards check DIR`).
     #[arg(long)]
     shard: Option<String>,
+    /// The number of shards, where the scheduler gives only the index (Kubernetes).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    shard_count: Option<u32>,
     /// Descend into sub-folders of folder inputs.
     #[arg(short, long)]
     recursive: bool,
@@ -63,6 +70,14 @@ fn load_upscaler(args: &UpscaleArgs) -> Result<(Upscaler, String)> {
         None => None,
     };
     Ok(zoo::upscaler(requested, args.scale, args.weights.as_deref(), &crate::device())?)
+}
+
+/// The model's name for manifests.
+fn upscaler_name(up: &Upscaler) -> String {
+    match up {
+        Upscaler::Bicubic { .. } => "bicubic".into(),
+        Upscaler::Network(n) => n.kind.name().into(),
+    }
 }
 
 /// Refuses an image whose result would not fit the memory limit, before any work on it.
@@ -125,29 +140,89 @@ pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let request = Request {
-        inputs: args.inputs.clone(),
-        output: args.output.clone(),
-        format: forced,
-        recursive: args.recursive,
-        shard: args.shard.clone(),
-        scale: upscaler.scale(),
-    };
+    let request = Request { inputs: args.inputs.clone(), output: args.output.clone(), format: forced, recursive: args.recursive, scale: upscaler.scale() };
     let plan = plan(&request)?;
-    let pairs = &plan.pairs;
+    let shard = match &args.shard {
+        Some(spec) => Some(Shard::parse(spec, args.shard_count.map(|n| n as usize), &|name| std::env::var(name).ok())?),
+        None => None,
+    };
+    let out_dir = args.output.as_ref().filter(|o| o.is_dir() || OutputFormat::from_extension(o).is_none());
+    let (mut manifest, plan_hash) = match (shard, out_dir) {
+        (Some(shard), Some(dir)) => {
+            let options = format!("{description}; tile {}; ensemble {}; format {:?}", args.tile, args.ensemble, args.format);
+            let shared = SharedPlan::new(&plan.pairs, options);
+            shared.record(dir)?;
+            (Some(Manifest::open(dir, shard, &shared.hash)?), shared.hash)
+        }
+        (Some(_), None) if args.shard.as_deref() == Some("auto") => bail!("--shard auto needs -o DIR: the shards' manifests are kept with the outputs"),
+        _ => (None, String::new()),
+    };
+    let pairs = match shard {
+        Some(s) => s.select(&plan.pairs),
+        None => plan.pairs.clone(),
+    };
+    let model_name = upscaler_name(&upscaler);
+    let record = |input: &Path, output: &Path, status: Status| Record {
+        plan: plan_hash.clone(),
+        shard: shard.map_or(0, |s| s.index + 1),
+        shards: shard.map_or(1, |s| s.count),
+        input: input.display().to_string(),
+        output: output.display().to_string(),
+        status,
+        model: model_name.clone(),
+        scale: upscaler.scale(),
+        existed: false,
+        sha256: None,
+        seconds: None,
+        error: None,
+    };
+    if let Some(s) = shard {
+        eprintln!("shard {} of {}: {} of {} image(s)", s.index + 1, s.count, pairs.len(), plan.pairs.len());
+    }
     eprintln!("upscaling {} image(s) with {description}", pairs.len());
     let bar = ProgressBar::new(pairs.len() as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg} [{elapsed_precise} < {eta_precise}]")?);
     let (mut written, mut skipped, mut failed) = (0, 0, 0);
-    for (input, output) in pairs {
+    for (input, output) in &pairs {
         bar.set_message(input.display().to_string());
-        if std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_file()) && !args.overwrite {
+        // A retried shard: what its manifest and the output agree are done is skipped, what it
+        // had pending is redone (the only files it may replace), a finished write adopted.
+        let mut replace = args.overwrite;
+        if let Some(m) = manifest.as_mut() {
+            match m.last(&input.display().to_string()).cloned() {
+                Some(r) if r.status == Status::Done && r.sha256.is_some() && sha256_file(Path::new(&r.output)) == r.sha256 => {
+                    skipped += 1;
+                    bar.inc(1);
+                    continue;
+                }
+                Some(r) if r.status == Status::Done && Path::new(&r.output).exists() => {
+                    failed += 1;
+                    bar.suspend(|| eprintln!("error: {}: changed since this shard wrote it; not replaced", r.output));
+                    bar.inc(1);
+                    continue;
+                }
+                Some(r) if r.status == Status::Pending && !r.existed && sha256_file(Path::new(&r.output)).is_some() => {
+                    let sha256 = sha256_file(Path::new(&r.output));
+                    m.append(Record { status: Status::Done, sha256, existed: false, ..r })?;
+                    written += 1;
+                    bar.inc(1);
+                    continue;
+                }
+                Some(r) if r.status == Status::Pending => replace = true,
+                _ => {}
+            }
+        }
+        if std::fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_file()) && !replace {
+            if let Some(m) = manifest.as_mut() {
+                m.append(Record { error: Some("the output existed before this run".into()), ..record(input, output, Status::Skipped) })?;
+            }
             skipped += 1;
             bar.inc(1);
             continue;
         }
-        let result = (|| -> Result<()> {
-            if let Some(why) = plan.refusal(input, output, output, args.overwrite) {
+        let started = std::time::Instant::now();
+        let result = (|| -> Result<PathBuf> {
+            if let Some(why) = plan.refusal(input, output, output, replace) {
                 bail!(why);
             }
             let image = io::open(input, &limits)?;
@@ -159,7 +234,7 @@ pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
             let f = output_format(output, &image, forced);
             let path = if OutputFormat::from_extension(output) == Some(f) { output.clone() } else { output.with_extension(f.extension()) };
             if path != *output {
-                if let Some(why) = plan.refusal(input, &path, output, args.overwrite) {
+                if let Some(why) = plan.refusal(input, &path, output, replace) {
                     bail!(
                         "{why} ({} cannot hold the alpha channel of {}, so its result would be written as {})",
                         output.display(),
@@ -173,14 +248,28 @@ pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the folder", dir.display()))?;
             }
-            io::write_atomic(&path, &io::encode(&hr, f, &path)?).with_context(|| format!("{}: cannot write", path.display()))?;
-            Ok(())
+            let bytes = io::encode(&hr, f, &path)?;
+            if let Some(m) = manifest.as_mut() {
+                m.append(Record { existed: path.exists(), ..record(input, &path, Status::Pending) })?;
+            }
+            io::write_atomic(&path, &bytes).with_context(|| format!("{}: cannot write", path.display()))?;
+            sisr_image::pause::point("shard-output");
+            Ok(path)
         })();
         match result {
-            Ok(()) => written += 1,
+            Ok(path) => {
+                written += 1;
+                if let Some(m) = manifest.as_mut() {
+                    let done = Record { sha256: sha256_file(&path), seconds: Some(started.elapsed().as_secs_f64()), ..record(input, &path, Status::Done) };
+                    m.append(done)?;
+                }
+            }
             Err(e) => {
                 failed += 1;
                 bar.suspend(|| eprintln!("error: {e:#}"));
+                if let Some(m) = manifest.as_mut() {
+                    m.append(Record { error: Some(format!("{e:#}")), ..record(input, output, Status::Failed) })?;
+                }
             }
         }
         bar.inc(1);
