@@ -22,13 +22,19 @@ struct Server {
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sisr"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start sisr serve");
+        Server::spawn(Server::command(extra).stderr(Stdio::inherit()))
+    }
+
+    /// `sisr serve` on an ephemeral loopback port with `extra` arguments, to adjust and spawn.
+    fn command(extra: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sisr"));
+        cmd.args(["serve", "--addr", "127.0.0.1:0"]).args(extra).stdout(Stdio::piped());
+        cmd
+    }
+
+    /// Spawns `cmd` and reads the address the server prints once it listens.
+    fn spawn(cmd: &mut Command) -> Server {
+        let mut child = cmd.spawn().expect("start sisr serve");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.split_whitespace().nth(2).unwrap_or_else(|| panic!("no address in {line:?}"));
@@ -283,18 +289,9 @@ fn crc32(bytes: &[u8]) -> u32 {
 /// held at its first job by a pause point, so the queue fills the same way on any machine.
 #[test]
 fn a_full_queue_answers_503() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sisr"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--queue", "2"])
-        .env("SISR_TEST_PAUSE", "serve-job@1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.split_whitespace().nth(2).unwrap().trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let _server = Server { child, addr };
+    let mut server = Server::spawn(Server::command(&["--queue", "2"]).env("SISR_TEST_PAUSE", "serve-job@1").stderr(Stdio::piped()));
+    let addr = server.addr;
+    let mut stderr = BufReader::new(server.child.stderr.take().unwrap());
     let png = encode(&pattern(12, 10, Layout::Rgb, 2), OutputFormat::Png, Path::new("x")).unwrap();
     let first = post_job(addr, "a.png", &png, &[]);
     assert_eq!(first.status, 202);
@@ -386,23 +383,15 @@ fn a_loaded_server_loses_and_mixes_up_nothing() {
 #[test]
 fn results_are_deleted_on_shutdown() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sisr"))
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.split_whitespace().nth(2).unwrap().trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+    let mut server = Server::spawn(Server::command(&[]).env("TMPDIR", tmp.path()).stderr(Stdio::inherit()));
+    let addr = server.addr;
     let png = encode(&pattern(12, 10, Layout::Rgb, 2), OutputFormat::Png, Path::new("x")).unwrap();
     let id = post_job(addr, "a.png", &png, &[]).json()["id"].as_str().unwrap().to_string();
     assert_eq!(result_of(addr, &id).status, 200);
     let kept = |dir: &Path| walk(dir).len();
     assert_eq!(kept(tmp.path()), 1, "one result file is kept while the server runs");
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    let status = child.wait().unwrap();
+    assert!(Command::new("kill").args(["-INT", &server.pid().to_string()]).status().unwrap().success());
+    let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the results folder is left behind");
 }
