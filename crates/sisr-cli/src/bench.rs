@@ -13,7 +13,7 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    #[arg(long, default_value = "dcscn")]
+    #[arg(long, default_value = sisr::zoo::DEFAULT_KIND.name())]
     model: String,
     #[arg(long, default_value_t = 2)]
     scale: usize,
@@ -152,7 +152,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         recipe.batch = args.batch.unwrap_or(recipe.batch);
         recipe.patch = args.patch.unwrap_or(recipe.patch);
         let t: Timing = time_train_step(kind, args.scale, &recipe, 1, args.runs, &device).expect("a trainable network");
-        let hr_side = if matches!(kind, ModelKind::Glrl | ModelKind::Glrl128) { recipe.patch } else { recipe.patch * args.scale };
+        let hr_side = if kind.takes_lr() { recipe.patch * args.scale } else { recipe.patch };
         // Forward + backward ≈ 3 × the forward's multiply-adds.
         let gflops = 3.0 * flops_per_hr_pixel * (recipe.batch * hr_side * hr_side) as f64 / t.median_s / 1e9;
         Some(TrainStep {

@@ -54,7 +54,7 @@ fn image_like(len: usize, width: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
 pub fn synthetic_batch(kind: ModelKind, scale: usize, size: usize, patch: usize, seed: u64) -> Batch {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let channels = if kind.color_mode() == ColorMode::Y { 1 } else { 3 };
-    let takes_lr = !matches!(kind, ModelKind::Glrl | ModelKind::Glrl128);
+    let takes_lr = kind.takes_lr();
     let (lr_side, hr_side) = if takes_lr { (patch, patch * scale) } else { (0, patch) };
     let hr_len = size * channels * hr_side * hr_side;
     Batch {

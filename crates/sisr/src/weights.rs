@@ -1,7 +1,8 @@
 //! Weights in safetensors, named after the module tree (`feature.0.conv.weight`), with the
 //! model kind, scale and provenance in the header. Loading checks every tensor's name and
-//! shape and refuses a mismatch with the tensor's name; the DCSCN authors' TF checkpoint
-//! layout (`conv0/conv_W`, HWIO) is imported into our `dcscn` / `dcscn-compact` modules.
+//! shape and refuses a mismatch with the tensor's name. The layout of another project that a
+//! paper's file recognises (the DCSCN authors' TF checkpoint) is imported through that file's
+//! [`ForeignLayout`].
 
 use crate::models::{ModelKind, Network};
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
@@ -20,6 +21,17 @@ pub const TRAIN_STATE_KEY: &str = "sisr.train_state";
 pub const KEY_SCALES: &str = "sisr.scales";
 
 pub type Metadata = BTreeMap<String, String>;
+
+/// Tensors by name: shape and f32 values.
+pub type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// Another project's checkpoint layout that a paper's file knows how to import (the DCSCN
+/// authors' TF names and HWIO kernels): what model it holds, and the tensors under sisr's names.
+#[derive(Clone, Copy)]
+pub struct ForeignLayout {
+    pub model: fn(&Tensors) -> Result<(ModelKind, usize), String>,
+    pub convert: fn(&Tensors) -> Tensors,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
@@ -164,7 +176,7 @@ pub fn warm_start(network: Network, file: &WeightsFile) -> Result<(Network, Vec<
     if kind != network.kind {
         return Err(WeightsError::ModelMismatch { path: file.path.clone(), found: kind.name().into(), requested: network.kind });
     }
-    let mut tensors = if file.is_dcscn_tf() { file.dcscn_tf_to_sisr() } else { file.tensors.clone() };
+    let mut tensors = file.sisr_tensors();
     let expected = parameter_shapes(&network);
     let mut kept = Vec::new();
     for (name, shape) in &expected {
@@ -236,39 +248,23 @@ impl WeightsFile {
         Ok(WeightsFile { path: path.into(), tensors, metadata })
     }
 
-    /// Whether the file is in the DCSCN authors' TF layout.
-    pub fn is_dcscn_tf(&self) -> bool {
-        self.tensors.contains_key("conv0/conv_W") && self.tensors.contains_key("L/conv_W")
+    /// The other project's layout the file is in, if a paper's file recognises one.
+    fn foreign(&self) -> Option<ForeignLayout> {
+        crate::models::foreign_layout(&self.tensors)
     }
 
-    /// The DCSCN authors' layout stores every conv kernel as a rank-4 HWIO tensor.
-    fn check_dcscn_tf_ranks(&self) -> Result<(), WeightsError> {
-        for (name, (shape, _)) in &self.tensors {
-            if name.ends_with("conv_W") && shape.len() != 4 {
-                return Err(WeightsError::Unknown {
-                    path: self.path.clone(),
-                    message: format!("tensor `{name}` has shape {shape:?}; the DCSCN authors' kernels are rank 4 (HWIO)"),
-                });
-            }
+    /// The tensors under sisr's names (a foreign layout converted).
+    fn sisr_tensors(&self) -> Tensors {
+        match self.foreign() {
+            Some(layout) => (layout.convert)(&self.tensors),
+            None => self.tensors.clone(),
         }
-        Ok(())
     }
 
-    /// The model kind and scale the file holds (header, or inferred for the DCSCN TF layout).
+    /// The model kind and scale the file holds (header, or inferred from a foreign layout).
     pub fn model(&self) -> Result<(ModelKind, usize), WeightsError> {
-        if self.is_dcscn_tf() {
-            self.check_dcscn_tf_ranks()?;
-            let first = self.tensors["conv0/conv_W"].0[3];
-            let l_out = self.tensors["L/conv_W"].0[3];
-            let kind = if first == 32 { ModelKind::DcscnCompact } else { ModelKind::Dcscn };
-            let scale = (l_out as f64).sqrt().round() as usize;
-            if scale * scale != l_out || !kind.scales().contains(&scale) {
-                return Err(WeightsError::Unknown {
-                    path: self.path.clone(),
-                    message: format!("`L/conv_W` has {l_out} outputs, not the square of a supported scale"),
-                });
-            }
-            return Ok((kind, scale));
+        if let Some(layout) = self.foreign() {
+            return (layout.model)(&self.tensors).map_err(|message| WeightsError::Unknown { path: self.path.clone(), message });
         }
         let unknown = |message: &str| WeightsError::Unknown { path: self.path.clone(), message: message.into() };
         let name = self.metadata.get(KEY_MODEL).ok_or_else(|| unknown("no `sisr.model` in the header; pass --model and --scale"))?;
@@ -300,7 +296,7 @@ impl WeightsFile {
     /// header (the DCSCN authors' layout is converted to sisr's names).
     pub fn to_bytes(&self, dtype: StoreDtype, metadata: &Metadata) -> Result<Vec<u8>, WeightsError> {
         let (kind, scale) = self.model()?;
-        let tensors = if self.is_dcscn_tf() { self.dcscn_tf_to_sisr() } else { self.tensors.clone() };
+        let tensors = self.sisr_tensors();
         let mut names: Vec<&String> = tensors.keys().collect();
         names.sort();
         let encoded: Vec<(&String, &Vec<usize>, Vec<u8>)> = names.into_iter().map(|n| (n, &tensors[n].0, dtype.encode(&tensors[n].1))).collect();
@@ -312,33 +308,6 @@ impl WeightsFile {
         info.insert(KEY_MODEL.into(), kind.name().into());
         info.insert(KEY_SCALE.into(), scale.to_string());
         safetensors::serialize(views, Some(info)).map_err(|e| WeightsError::Format { path: self.path.clone(), message: e.to_string() })
-    }
-
-    /// Converts the DCSCN authors' TF names and HWIO layout to our module tree.
-    fn dcscn_tf_to_sisr(&self) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
-        let mut out = HashMap::new();
-        for (name, (shape, values)) in &self.tensors {
-            let parts: Vec<&str> = name.split('/').collect();
-            let layer = match parts[0] {
-                "A1" => "a1".to_string(),
-                "B1" => "b1".to_string(),
-                "B2" => "b2".to_string(),
-                "L" => "l".to_string(),
-                other => match other.strip_prefix("conv") {
-                    Some(i) => format!("feature.{i}"),
-                    None => other.to_string(),
-                },
-            };
-            let conv = if layer == "l" { "l".to_string() } else { format!("{layer}.conv") };
-            let (key, tensor) = match *parts.last().unwrap() {
-                "conv_W" => (format!("{conv}.weight"), hwio_to_oihw(shape, values)),
-                "conv_B" => (format!("{conv}.bias"), (shape.clone(), values.clone())),
-                _ if parts.get(1) == Some(&"prelu") => (format!("{layer}.prelu.alpha"), (shape.clone(), values.clone())),
-                _ => (name.clone(), (shape.clone(), values.clone())),
-            };
-            out.insert(key, tensor);
-        }
-        out
     }
 
     /// Loads into a fresh network of the file's (or the requested) kind and scale.
@@ -355,7 +324,7 @@ impl WeightsFile {
         }
         let scale = requested.map_or(scale, |(_, s)| s);
         let network = kind.build(scale, device).ok_or_else(|| WeightsError::Unknown { path: self.path.clone(), message: "bicubic has no weights".into() })?;
-        let mut tensors = if self.is_dcscn_tf() { self.dcscn_tf_to_sisr() } else { self.tensors.clone() };
+        let mut tensors = self.sisr_tensors();
         // A training checkpoint also holds the optimizer's slots: the network is the rest.
         if self.metadata.contains_key(TRAIN_STATE_KEY) {
             tensors.retain(|name, _| !name.starts_with("optim."));
@@ -405,20 +374,4 @@ impl StoreDtype {
             StoreDtype::Bf16 => values.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect(),
         }
     }
-}
-
-/// `[kh, kw, in, out]` → `[out, in, kh, kw]`.
-fn hwio_to_oihw(shape: &[usize], values: &[f32]) -> (Vec<usize>, Vec<f32>) {
-    let [kh, kw, ci, co] = [shape[0], shape[1], shape[2], shape[3]];
-    let mut out = vec![0.0; values.len()];
-    for y in 0..kh {
-        for x in 0..kw {
-            for i in 0..ci {
-                for o in 0..co {
-                    out[((o * ci + i) * kh + y) * kw + x] = values[((y * kw + x) * ci + i) * co + o];
-                }
-            }
-        }
-    }
-    (vec![co, ci, kh, kw], out)
 }

@@ -8,11 +8,15 @@
 //! ```
 //! Pixel range [0, 255] (C7); every conv runs on the LR grid.
 
+use super::ModelKind;
 use super::blocks::{Dropout, Init, conv, conv_forward, count_conv, prelu, prelu_forward, shuffle_forward};
 use crate::complexity::Cost;
+use crate::train::recipe::{Clip, Loss, Optimizer, Recipe, Schedule};
+use crate::weights::{ForeignLayout, Tensors};
 use burn::nn::conv::Conv2d;
 use burn::nn::{Initializer, PRelu, PixelShuffle, PixelShuffleConfig};
 use burn::prelude::*;
+use std::collections::HashMap;
 
 #[derive(Config, Debug)]
 pub struct DcscnConfig {
@@ -153,4 +157,96 @@ impl Dcscn {
         }
         count_conv(cost, &self.l, 1, false);
     }
+}
+
+/// The paper's recipe (SPEC §3.1): MSE + L2 1e-4, Adam 2e-3 halved on a validation plateau,
+/// batch 64 of 32×32 LR patches.
+pub fn paper_recipe() -> Recipe {
+    Recipe {
+        name: "paper".into(),
+        loss: Loss::Mse,
+        optimizer: Optimizer::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+        lr: 2e-3,
+        weight_decay: 1e-4,
+        bias_lr_mult: 1.0,
+        schedule: Schedule::Plateau { patience: 5, factor: 0.5, min_lr: 2e-5 },
+        clip: Clip::None,
+        batch: 64,
+        patch: 32,
+        steps: 1_000_000,
+        val_every: 1000,
+        scales: vec![],
+        seed: 1,
+    }
+}
+
+/// The short CPU recipe's batch, LR patch side and learning rate.
+pub const QUICK: (usize, usize, f64) = (16, 32, 1e-3);
+
+/// The DCSCN authors' TF checkpoint layout (`conv0/conv_W`, …, `L/conv_W`; HWIO kernels),
+/// imported into this module tree.
+pub const AUTHORS_LAYOUT: ForeignLayout = ForeignLayout { model: authors_model, convert: authors_to_sisr };
+
+/// Whether `tensors` are in the authors' layout.
+pub fn is_authors_layout(tensors: &Tensors) -> bool {
+    tensors.contains_key("conv0/conv_W") && tensors.contains_key("L/conv_W")
+}
+
+/// The variant and scale of an authors' checkpoint: 32 first-layer filters make c-DCSCN, and
+/// the last layer has scale² outputs. Every kernel must be rank 4 (HWIO).
+fn authors_model(tensors: &Tensors) -> Result<(ModelKind, usize), String> {
+    if let Some((name, (shape, _))) = tensors.iter().find(|(name, (shape, _))| name.ends_with("conv_W") && shape.len() != 4) {
+        return Err(format!("tensor `{name}` has shape {shape:?}; the DCSCN authors' kernels are rank 4 (HWIO)"));
+    }
+    let first = tensors["conv0/conv_W"].0[3];
+    let l_out = tensors["L/conv_W"].0[3];
+    let kind = if first == 32 { ModelKind::DcscnCompact } else { ModelKind::Dcscn };
+    let scale = (l_out as f64).sqrt().round() as usize;
+    if scale * scale != l_out || !kind.scales().contains(&scale) {
+        return Err(format!("`L/conv_W` has {l_out} outputs, not the square of a supported scale"));
+    }
+    Ok((kind, scale))
+}
+
+/// The authors' TF names and HWIO kernels under this module tree's names, OIHW.
+fn authors_to_sisr(tensors: &Tensors) -> Tensors {
+    let mut out = HashMap::new();
+    for (name, (shape, values)) in tensors {
+        let parts: Vec<&str> = name.split('/').collect();
+        let layer = match parts[0] {
+            "A1" => "a1".to_string(),
+            "B1" => "b1".to_string(),
+            "B2" => "b2".to_string(),
+            "L" => "l".to_string(),
+            other => match other.strip_prefix("conv") {
+                Some(i) => format!("feature.{i}"),
+                None => other.to_string(),
+            },
+        };
+        let conv = if layer == "l" { "l".to_string() } else { format!("{layer}.conv") };
+        let (key, tensor) = match *parts.last().unwrap() {
+            "conv_W" => (format!("{conv}.weight"), hwio_to_oihw(shape, values)),
+            "conv_B" => (format!("{conv}.bias"), (shape.clone(), values.clone())),
+            _ if parts.get(1) == Some(&"prelu") => (format!("{layer}.prelu.alpha"), (shape.clone(), values.clone())),
+            _ => (name.clone(), (shape.clone(), values.clone())),
+        };
+        out.insert(key, tensor);
+    }
+    out
+}
+
+/// TF's [kh, kw, in, out] kernel as burn's [out, in, kh, kw].
+fn hwio_to_oihw(shape: &[usize], values: &[f32]) -> (Vec<usize>, Vec<f32>) {
+    let [kh, kw, ci, co] = [shape[0], shape[1], shape[2], shape[3]];
+    let mut out = vec![0.0; values.len()];
+    for y in 0..kh {
+        for x in 0..kw {
+            for i in 0..ci {
+                for o in 0..co {
+                    out[((o * ci + i) * kh + y) * kw + x] = values[((y * kw + x) * ci + i) * co + o];
+                }
+            }
+        }
+    }
+    (vec![co, ci, kh, kw], out)
 }

@@ -10,6 +10,7 @@
 
 use super::blocks::{CamPool, ChannelAttention, Init, SpatialAttention, Upsampler, conv, conv_forward, count_conv, mean_shift};
 use crate::complexity::Cost;
+use crate::train::recipe::{Clip, Loss, Optimizer, Recipe, Schedule};
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
@@ -172,3 +173,27 @@ impl Drfn {
         count_conv(cost, &self.tail, self.scale * self.scale, false);
     }
 }
+
+/// The paper's recipe (SPEC §3.1): L1, Adam (0.9, 0.99) 1e-4 halved every 1,000 epochs of
+/// 1,000 steps, batch 16 of 48×48 LR patches.
+pub fn paper_recipe() -> Recipe {
+    Recipe {
+        name: "paper".into(),
+        loss: Loss::L1,
+        optimizer: Optimizer::Adam { beta1: 0.9, beta2: 0.99, epsilon: 1e-8 },
+        lr: 1e-4,
+        weight_decay: 0.0,
+        bias_lr_mult: 1.0,
+        schedule: Schedule::Step { every: 1_000_000, gamma: 0.5 },
+        clip: Clip::None,
+        batch: 16,
+        patch: 48,
+        steps: 2_000_000,
+        val_every: 1000,
+        scales: vec![],
+        seed: 1,
+    }
+}
+
+/// The short CPU recipe's batch, LR patch side and learning rate.
+pub const QUICK: (usize, usize, f64) = (8, 32, 2e-4);

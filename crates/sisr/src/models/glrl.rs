@@ -13,6 +13,7 @@
 
 use super::blocks::{Init, conv, conv_forward, count_conv, prelu, prelu_forward};
 use crate::complexity::Cost;
+use crate::train::recipe::{Clip, Loss, Optimizer, Recipe, Schedule};
 use burn::module::Param;
 use burn::nn::PRelu;
 use burn::nn::conv::Conv2d;
@@ -147,3 +148,28 @@ impl Glrl {
         }
     }
 }
+
+/// The paper's recipe (SPEC §3.1, DRRN's solver): Euclidean loss, SGD momentum 0.9, weight
+/// decay 1e-4, lr 0.1 (biases ×0.1) halved every 10 epochs of 6,536 steps, adjustable gradient
+/// clipping θ = 0.01, batch 32 of 31×31 patches of ×2, ×3 and ×4 pooled.
+pub fn paper_recipe() -> Recipe {
+    Recipe {
+        name: "paper".into(),
+        loss: Loss::Euclidean,
+        optimizer: Optimizer::Sgd { momentum: 0.9 },
+        lr: 0.1,
+        weight_decay: 1e-4,
+        bias_lr_mult: 0.1,
+        schedule: Schedule::Step { every: 65_360, gamma: 0.5 },
+        clip: Clip::Adjustable { theta: 0.01 },
+        batch: 32,
+        patch: 31,
+        steps: 496_736,
+        val_every: 6536,
+        scales: vec![2, 3, 4],
+        seed: 1,
+    }
+}
+
+/// The short CPU recipe's batch, HR patch side and learning rate.
+pub const QUICK: (usize, usize, f64) = (16, 31, 0.1);

@@ -42,6 +42,11 @@ pub enum ModelKind {
     Glrl128,
 }
 
+/// The foreign checkpoint layout `tensors` are in, if a paper's file recognises one.
+pub fn foreign_layout(tensors: &crate::weights::Tensors) -> Option<crate::weights::ForeignLayout> {
+    dcscn::is_authors_layout(tensors).then_some(dcscn::AUTHORS_LAYOUT)
+}
+
 impl ModelKind {
     pub const ALL: [ModelKind; 9] = [
         ModelKind::Bicubic,
@@ -100,6 +105,32 @@ impl ModelKind {
     /// Whether the network takes the bicubic upscale of its input (DCSCN skip, GLRL input).
     pub fn uses_bicubic(self) -> bool {
         matches!(self, ModelKind::Bicubic | ModelKind::Dcscn | ModelKind::DcscnCompact | ModelKind::Glrl | ModelKind::Glrl128)
+    }
+
+    /// Whether the network takes the LR image itself (DCSCN, DRN, DRFN); GLRL takes only the
+    /// bicubic upscale, so its patches are measured on the HR grid.
+    pub fn takes_lr(self) -> bool {
+        !matches!(self, ModelKind::Glrl | ModelKind::Glrl128)
+    }
+
+    /// The paper's training recipe (SPEC §3.1), from the model's file.
+    pub fn paper_recipe(self) -> crate::train::recipe::Recipe {
+        match self {
+            ModelKind::Dcscn | ModelKind::DcscnCompact | ModelKind::Bicubic => dcscn::paper_recipe(),
+            ModelKind::Drn | ModelKind::DrnPlus => drn::paper_recipe(self == ModelKind::DrnPlus),
+            ModelKind::Drfn | ModelKind::Drfn5m => drfn::paper_recipe(),
+            ModelKind::Glrl | ModelKind::Glrl128 => glrl::paper_recipe(),
+        }
+    }
+
+    /// The short CPU recipe's batch, patch side and learning rate, from the model's file.
+    pub fn quick_settings(self) -> (usize, usize, f64) {
+        match self {
+            ModelKind::Dcscn | ModelKind::DcscnCompact | ModelKind::Bicubic => dcscn::QUICK,
+            ModelKind::Drn | ModelKind::DrnPlus => drn::QUICK,
+            ModelKind::Drfn | ModelKind::Drfn5m => drfn::QUICK,
+            ModelKind::Glrl | ModelKind::Glrl128 => glrl::QUICK,
+        }
     }
 
     /// Builds the network with fresh weights; `None` for bicubic.

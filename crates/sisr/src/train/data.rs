@@ -81,7 +81,7 @@ impl TrainSet {
                 })
             })
             .collect();
-        let uses_lr = !matches!(kind, ModelKind::Glrl | ModelKind::Glrl128);
+        let uses_lr = kind.takes_lr();
         Ok(TrainSet { samples, channels: if color == ColorMode::Y { 1 } else { 3 }, uses_lr, uses_up: kind.uses_bicubic() })
     }
 

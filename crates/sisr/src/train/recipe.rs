@@ -73,86 +73,16 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    /// The paper's recipe of a model (SPEC §3.1).
+    /// The paper's recipe of a model (SPEC §3.1), from the model's own file.
     pub fn paper(kind: ModelKind) -> Recipe {
-        let adam = Optimizer::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
-        match kind {
-            ModelKind::Dcscn | ModelKind::DcscnCompact | ModelKind::Bicubic => Recipe {
-                name: "paper".into(),
-                loss: Loss::Mse,
-                optimizer: adam,
-                lr: 2e-3,
-                weight_decay: 1e-4,
-                bias_lr_mult: 1.0,
-                schedule: Schedule::Plateau { patience: 5, factor: 0.5, min_lr: 2e-5 },
-                clip: Clip::None,
-                batch: 64,
-                patch: 32,
-                steps: 1_000_000,
-                val_every: 1000,
-                scales: vec![],
-                seed: 1,
-            },
-            ModelKind::Drn | ModelKind::DrnPlus => Recipe {
-                name: "paper".into(),
-                loss: Loss::L1,
-                optimizer: adam,
-                lr: 1e-4,
-                weight_decay: 0.0,
-                bias_lr_mult: 1.0,
-                schedule: Schedule::Step { every: 200_000, gamma: 0.5 },
-                clip: Clip::None,
-                batch: 16,
-                patch: 48,
-                steps: if kind == ModelKind::Drn { 800_000 } else { 300_000 },
-                val_every: 1000,
-                scales: vec![],
-                seed: 1,
-            },
-            ModelKind::Drfn | ModelKind::Drfn5m => Recipe {
-                name: "paper".into(),
-                loss: Loss::L1,
-                optimizer: Optimizer::Adam { beta1: 0.9, beta2: 0.99, epsilon: 1e-8 },
-                lr: 1e-4,
-                weight_decay: 0.0,
-                bias_lr_mult: 1.0,
-                schedule: Schedule::Step { every: 1_000_000, gamma: 0.5 },
-                clip: Clip::None,
-                batch: 16,
-                patch: 48,
-                steps: 2_000_000,
-                val_every: 1000,
-                scales: vec![],
-                seed: 1,
-            },
-            ModelKind::Glrl | ModelKind::Glrl128 => Recipe {
-                name: "paper".into(),
-                loss: Loss::Euclidean,
-                optimizer: Optimizer::Sgd { momentum: 0.9 },
-                lr: 0.1,
-                weight_decay: 1e-4,
-                bias_lr_mult: 0.1,
-                schedule: Schedule::Step { every: 65_360, gamma: 0.5 },
-                clip: Clip::Adjustable { theta: 0.01 },
-                batch: 32,
-                patch: 31,
-                steps: 496_736,
-                val_every: 6536,
-                scales: vec![2, 3, 4],
-                seed: 1,
-            },
-        }
+        kind.paper_recipe()
     }
 
-    /// A short CPU recipe: the paper's loss and optimizer, fewer steps, cosine decay.
+    /// A short CPU recipe (the paper's loss and optimizer, fewer steps, cosine decay), with the
+    /// batch, patch and learning rate the model's own file chooses.
     pub fn quick(kind: ModelKind) -> Recipe {
-        let paper = Recipe::paper(kind);
-        let (batch, patch, lr) = match kind {
-            ModelKind::Dcscn | ModelKind::DcscnCompact | ModelKind::Bicubic => (16, 32, 1e-3),
-            ModelKind::Glrl | ModelKind::Glrl128 => (16, 31, 0.1),
-            _ => (8, 32, paper.lr * 2.0),
-        };
-        Recipe { name: "quick".into(), lr, schedule: Schedule::Cosine { min_lr: lr / 100.0 }, batch, patch, steps: 4000, val_every: 500, ..paper }
+        let (batch, patch, lr) = kind.quick_settings();
+        Recipe { name: "quick".into(), lr, schedule: Schedule::Cosine { min_lr: lr / 100.0 }, batch, patch, steps: 4000, val_every: 500, ..Recipe::paper(kind) }
     }
 
     pub fn named(kind: ModelKind, name: &str) -> Option<Recipe> {
