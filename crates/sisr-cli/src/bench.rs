@@ -13,8 +13,8 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    #[arg(long, default_value = sisr::zoo::DEFAULT_KIND.name())]
-    model: String,
+    #[arg(long, default_value = sisr::zoo::DEFAULT_KIND.name(), value_parser = crate::model_parser())]
+    model: ModelKind,
     #[arg(long, default_value_t = 2)]
     scale: usize,
     /// Output sizes WxH to time inference on (the input is WxH divided by the scale).
@@ -103,7 +103,7 @@ fn parse_size(s: &str) -> Result<(usize, usize)> {
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
-    let kind = ModelKind::parse(&args.model).with_context(|| format!("unknown --model {:?} (known: {})", args.model, crate::info::names()))?;
+    let kind = args.model;
     if kind == ModelKind::Bicubic || !kind.scales().contains(&args.scale) {
         bail!("{kind} cannot be benchmarked at x{} (networks only; supported scales {:?})", args.scale, kind.scales());
     }

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 pub struct EvalArgs {
     /// Model to evaluate (`bicubic` is the MATLAB bicubic baseline). With --weights it is
     /// read from the file's header when not given.
-    #[arg(long)]
-    model: Option<String>,
+    #[arg(long, value_parser = crate::model_parser())]
+    model: Option<ModelKind>,
     /// Trained weights (safetensors; sisr's own or the DCSCN authors' layout). Default: the
     /// shipped model of --model at --scale. With --table, extra rows (repeatable).
     #[arg(long)]
@@ -101,10 +101,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if !(2..=8).contains(&scale) {
         bail!("--scale {scale} is not supported (2 to 8)");
     }
-    let requested = match &args.model {
-        Some(name) => Some(ModelKind::parse(name).ok_or_else(|| anyhow::anyhow!("unknown --model {name:?} (known: {})", crate::info::names()))?),
-        None => None,
-    };
+    let requested = args.model;
     let device = crate::device();
     let network = match args.weights.first() {
         Some(path) => {

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub struct InfoArgs {
     /// Model name (see `--all` for the list).
-    #[arg(long, required_unless_present = "all")]
-    model: Option<String>,
+    #[arg(long, required_unless_present = "all", value_parser = crate::model_parser())]
+    model: Option<ModelKind>,
     /// Upscaling factor.
     #[arg(long, required_unless_present = "all")]
     scale: Option<usize>,
@@ -36,8 +36,7 @@ pub fn run(args: InfoArgs) -> Result<ExitCode> {
     let rows: Vec<Complexity> = if args.all {
         ModelKind::ALL.into_iter().filter(|k| *k != ModelKind::Bicubic).flat_map(|k| [2, 3, 4].map(|s| complexity(k, s))).collect::<Result<_>>()?
     } else {
-        let name = args.model.unwrap_or_default();
-        let kind = ModelKind::parse(&name).ok_or_else(|| anyhow::anyhow!("unknown --model {name:?} (known: {})", names()))?;
+        let kind = args.model.expect("required unless --all");
         vec![complexity(kind, args.scale.unwrap_or_default())?]
     };
     if args.json {
@@ -66,8 +65,4 @@ pub fn run(args: InfoArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn names() -> String {
-    ModelKind::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
 }

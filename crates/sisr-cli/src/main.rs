@@ -31,6 +31,13 @@ fn parse_backend(name: &str) -> Result<sisr::Backend, String> {
     sisr::Backend::parse(name).ok_or_else(|| format!("unknown backend {name:?} (known: {known})"))
 }
 
+/// `--model NAME`: one of the models' names, listed in `--help` and checked by clap.
+pub fn model_parser() -> impl clap::builder::TypedValueParser<Value = sisr::models::ModelKind> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(sisr::models::ModelKind::ALL.map(|k| k.name()))
+        .map(|name| sisr::models::ModelKind::parse(&name).expect("one of the possible values"))
+}
+
 static BACKEND: std::sync::OnceLock<sisr::Backend> = std::sync::OnceLock::new();
 
 /// The backend chosen on the command line.

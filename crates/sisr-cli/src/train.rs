@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    #[arg(long)]
-    model: String,
+    #[arg(long, value_parser = crate::model_parser())]
+    model: ModelKind,
     #[arg(long)]
     scale: usize,
     /// Folders of HR training images.
@@ -176,7 +176,7 @@ fn resolve(args: &TrainArgs, kind: ModelKind) -> Result<Recipe> {
 }
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
-    let kind = ModelKind::parse(&args.model).with_context(|| format!("unknown --model {:?} (known: {})", args.model, crate::info::names()))?;
+    let kind = args.model;
     if kind == ModelKind::Bicubic || !kind.scales().contains(&args.scale) {
         bail!("{kind} cannot be trained at x{}", args.scale);
     }

@@ -25,8 +25,8 @@ pub struct UpscaleArgs {
     output: Option<PathBuf>,
     /// Model: `bicubic`, or a model with shipped weights (`sisr models` lists them); default:
     /// the shipped dcscn at --scale.
-    #[arg(long)]
-    model: Option<String>,
+    #[arg(long, value_parser = crate::model_parser())]
+    model: Option<ModelKind>,
     /// Trained weights (safetensors); the model and scale are read from the file.
     #[arg(long)]
     weights: Option<PathBuf>,
@@ -65,11 +65,7 @@ pub struct UpscaleArgs {
 }
 
 fn load_upscaler(args: &UpscaleArgs) -> Result<(Upscaler, String)> {
-    let requested = match &args.model {
-        Some(name) => Some(ModelKind::parse(name).with_context(|| format!("unknown --model {name:?} (known: {})", crate::info::names()))?),
-        None => None,
-    };
-    Ok(zoo::upscaler(requested, args.scale, args.weights.as_deref(), &crate::device())?)
+    Ok(zoo::upscaler(args.model, args.scale, args.weights.as_deref(), &crate::device())?)
 }
 
 /// The model's name for manifests.
