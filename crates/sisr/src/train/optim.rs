@@ -150,3 +150,125 @@ pub fn step(network: Network, grads: GradientsParams, recipe: &Recipe, state: &m
     let mut update = Update { path: vec![], grads, recipe, state, lr, grad_scale };
     network.map(&mut update)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::ModelKind;
+    use crate::train::recipe::{Loss, Schedule};
+
+    /// Every parameter's name, values and gradient for a loss of a fresh c-DCSCN x2.
+    /// (name, is a 4-D conv kernel, values, gradient) of every parameter.
+    type Params = Vec<(String, bool, Vec<f32>, Vec<f32>)>;
+
+    fn setup() -> (Network, GradientsParams, Params) {
+        let device = crate::default_device().autodiff();
+        device.seed(3);
+        let net = ModelKind::DcscnCompact.build(2, &device).unwrap();
+        let lr = Tensor::<4>::from_data(TensorData::new((0..2 * 36).map(|i| (i % 7) as f32 * 30.0).collect::<Vec<_>>(), [2, 1, 6, 6]), &device);
+        let up = Tensor::<4>::from_data(TensorData::new((0..2 * 144).map(|i| (i % 11) as f32 * 20.0).collect::<Vec<_>>(), [2, 1, 12, 12]), &device);
+        let loss = net.forward(lr, Some(up)).square().mean();
+        let grads = net.gradients(loss.backward());
+        struct Collect<'a> {
+            path: Vec<String>,
+            grads: &'a GradientsParams,
+            out: Params,
+        }
+        impl ModuleVisitor for Collect<'_> {
+            fn enter_module(&mut self, name: &str, _: &str) {
+                self.path.push(name.to_string());
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.path.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                let Some(g) = self.grads.get::<D>(p.id) else { return };
+                let w = p.val().into_data().try_to_vec::<f32>().unwrap();
+                self.out.push((self.path.join("."), D == 4, w, g.into_data().try_to_vec::<f32>().unwrap()));
+            }
+        }
+        let mut c = Collect { path: vec![], grads: &grads, out: vec![] };
+        net.visit(&mut c);
+        let params = c.out;
+        (net, grads, params)
+    }
+
+    fn values_after(net: Network) -> HashMap<String, Vec<f32>> {
+        crate::weights::parameter_values(&net).into_iter().map(|(n, _, v)| (n, v)).collect()
+    }
+
+    fn recipe(optimizer: Optimizer, weight_decay: f64, bias_lr_mult: f64, clip: Clip) -> Recipe {
+        Recipe {
+            optimizer,
+            weight_decay,
+            bias_lr_mult,
+            clip,
+            loss: Loss::Mse,
+            schedule: Schedule::Cosine { min_lr: 0.0 },
+            ..Recipe::paper(ModelKind::DcscnCompact)
+        }
+    }
+
+    fn close(a: f32, b: f32) -> bool {
+        (a - b).abs() <= 1e-6 + 1e-5 * b.abs()
+    }
+
+    /// Adam's first step from zero moments: m̂ = g, v̂ = g², so w ← w − lr·g / (|g| + ε).
+    #[test]
+    fn adam_matches_a_hand_computation() {
+        let (net, grads, params) = setup();
+        let r = recipe(Optimizer::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, 0.0, 1.0, Clip::None);
+        let mut state = OptimState::default();
+        let after = values_after(step(net, grads, &r, &mut state, 1e-3));
+        assert_eq!(state.t, 1);
+        for (name, _, w, g) in &params {
+            for ((w0, g), w1) in w.iter().zip(g).zip(&after[name]) {
+                let want = (f64::from(*w0) - 1e-3 * f64::from(*g) / (f64::from(g.abs()) + 1e-8)) as f32;
+                assert!(close(*w1, want), "{name}: {w1} vs {want}");
+            }
+        }
+    }
+
+    /// SGD: conv weights get the L2 term λ·w, biases the lr multiplier; a global-norm clip
+    /// scales every gradient by max/‖g‖, and DRRN's adjustable clip uses max = θ/lr.
+    #[test]
+    fn sgd_weight_decay_bias_multiplier_and_clipping_match_a_hand_computation() {
+        let (lam, mult, lr) = (1e-2, 0.1, 0.05);
+        for clip in [Clip::None, Clip::Norm { max_norm: 1e-3 }, Clip::Adjustable { theta: 1e-5 }] {
+            let (net, grads, params) = setup();
+            let norm = params.iter().flat_map(|(_, _, _, g)| g.iter()).map(|g| f64::from(*g).powi(2)).sum::<f64>().sqrt();
+            let max = match clip {
+                Clip::None => f64::INFINITY,
+                Clip::Norm { max_norm } => max_norm,
+                Clip::Adjustable { theta } => theta / lr,
+            };
+            let scale = if norm > max { max / norm } else { 1.0 };
+            assert!(clip == Clip::None || scale < 1.0, "the clip must bite: norm {norm}");
+            let r = recipe(Optimizer::Sgd { momentum: 0.9 }, lam, mult, clip);
+            let mut state = OptimState::default();
+            let after = values_after(step(net, grads, &r, &mut state, lr));
+            for (name, is_kernel, w, g) in &params {
+                let lr_p = if name.ends_with("bias") { lr * mult } else { lr };
+                for ((w0, g), w1) in w.iter().zip(g).zip(&after[name]) {
+                    let g = f64::from(*g) * scale + if *is_kernel { lam * f64::from(*w0) } else { 0.0 };
+                    let want = (f64::from(*w0) - lr_p * g) as f32;
+                    assert!(close(*w1, want), "{clip:?} {name}: {w1} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn schedules_follow_their_formulas() {
+        let base = Recipe::paper(ModelKind::DcscnCompact);
+        let step = Recipe { lr: 0.1, schedule: Schedule::Step { every: 10, gamma: 0.5 }, ..base.clone() };
+        assert_eq!([0, 9, 10, 25].map(|s| step.scheduled_lr(s, 0.0)), [0.1, 0.1, 0.05, 0.025]);
+        let cosine = Recipe { lr: 1e-3, steps: 100, schedule: Schedule::Cosine { min_lr: 1e-5 }, ..base.clone() };
+        assert!((cosine.scheduled_lr(0, 0.0) - 1e-3).abs() < 1e-15);
+        assert!((cosine.scheduled_lr(50, 0.0) - (1e-3 + 1e-5) / 2.0).abs() < 1e-12);
+        assert!((cosine.scheduled_lr(100, 0.0) - 1e-5).abs() < 1e-15);
+        assert!((cosine.scheduled_lr(500, 0.0) - 1e-5).abs() < 1e-15);
+        let plateau = Recipe { schedule: Schedule::Plateau { patience: 5, factor: 0.5, min_lr: 2e-5 }, ..base };
+        assert_eq!(plateau.scheduled_lr(1234, 7e-4), 7e-4);
+    }
+}

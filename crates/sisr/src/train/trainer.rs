@@ -422,3 +422,27 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         model,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::recipe::Loss;
+
+    /// The three losses on a known difference: two images of 2×2 pixels, errors of 0, 51, 102
+    /// and 255 grey levels in each.
+    #[test]
+    fn losses_match_their_definitions() {
+        let device = crate::default_device();
+        let out = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 51.0, 102.0, 255.0, 0.0, 51.0, 102.0, 255.0], [2, 1, 2, 2]), &device);
+        let target = Tensor::<4>::zeros([2, 1, 2, 2], &device);
+        let value = |loss| {
+            let recipe = Recipe { loss, ..Recipe::paper(crate::models::ModelKind::DcscnCompact) };
+            f64::from(loss_of(&recipe, out.clone(), target.clone()).into_scalar::<f32>())
+        };
+        assert!((value(Loss::L1) - 102.0).abs() < 1e-4);
+        assert!((value(Loss::Mse) - (51.0f64.powi(2) + 102.0f64.powi(2) + 255.0f64.powi(2)) / 4.0).abs() < 1e-2);
+        // Caffe's EuclideanLoss on [0, 1] pixels: 1/(2N) Σ‖x − y‖², N = the batch size.
+        let per_image = 0.2f64.powi(2) + 0.4f64.powi(2) + 1.0;
+        assert!((value(Loss::Euclidean) - 2.0 * per_image / 4.0).abs() < 1e-6);
+    }
+}
