@@ -4,8 +4,8 @@
 //! paper's file recognises (the DCSCN authors' TF checkpoint) is imported through that file's
 //! [`ForeignLayout`].
 
-use crate::models::{ModelKind, Network};
-use burn::module::{ModuleMapper, ModuleVisitor, Param};
+use crate::models::{ModelKind, NamedMapper, NamedVisitor, Network};
+use burn::module::Param;
 use burn::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};
@@ -57,68 +57,38 @@ pub enum WeightsError {
 
 /// Every parameter of a network as (module-tree name, shape).
 pub fn parameter_shapes(network: &Network) -> Vec<(String, Vec<usize>)> {
-    struct Shapes {
-        path: Vec<String>,
-        out: Vec<(String, Vec<usize>)>,
-    }
-    impl ModuleVisitor for Shapes {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.out.push((self.path.join("."), p.lazy_shape().as_slice().to_vec()));
+    struct Shapes(Vec<(String, Vec<usize>)>);
+    impl NamedVisitor for Shapes {
+        fn param<const D: usize>(&mut self, name: &str, p: &Param<Tensor<D>>) {
+            self.0.push((name.to_string(), p.lazy_shape().as_slice().to_vec()));
         }
     }
-    let mut v = Shapes { path: vec![], out: vec![] };
-    network.visit(&mut v);
-    v.out
+    let mut v = Shapes(vec![]);
+    network.visit_named(&mut v);
+    v.0
 }
 
 /// Every parameter of a network as (name, shape, f32 values).
 pub fn parameter_values(network: &Network) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    struct Values {
-        path: Vec<String>,
-        out: Vec<(String, Vec<usize>, Vec<f32>)>,
-    }
-    impl ModuleVisitor for Values {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+    struct Values(Vec<(String, Vec<usize>, Vec<f32>)>);
+    impl NamedVisitor for Values {
+        fn param<const D: usize>(&mut self, name: &str, p: &Param<Tensor<D>>) {
             let t = p.val();
             let shape = t.dims().to_vec();
-            let values = t.try_into_vec_as::<f32>().expect("parameters are f32");
-            self.out.push((self.path.join("."), shape, values));
+            self.0.push((name.to_string(), shape, t.try_into_vec_as::<f32>().expect("parameters are f32")));
         }
     }
-    let mut v = Values { path: vec![], out: vec![] };
-    network.visit(&mut v);
-    v.out
+    let mut v = Values(vec![]);
+    network.visit_named(&mut v);
+    v.0
 }
 
 /// Replaces every parameter that has a tensor of the same name (shapes already checked).
-fn apply(network: Network, mut tensors: HashMap<String, (Vec<usize>, Vec<f32>)>) -> Network {
-    struct Loader {
-        path: Vec<String>,
-        tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
-    }
-    impl ModuleMapper for Loader {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.pop();
-        }
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let Some((shape, values)) = self.tensors.remove(&self.path.join(".")) else {
-                return param;
-            };
+fn apply(network: Network, tensors: Tensors) -> Network {
+    struct Loader(Tensors);
+    impl NamedMapper for Loader {
+        fn param<const D: usize>(&mut self, name: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let Some((shape, values)) = self.0.remove(name) else { return param };
             let device = param.lazy_device();
             param.map(|_| {
                 let t = Tensor::from_data(TensorData::new(values, shape), &device);
@@ -127,8 +97,7 @@ fn apply(network: Network, mut tensors: HashMap<String, (Vec<usize>, Vec<f32>)>)
             })
         }
     }
-    let mut loader = Loader { path: vec![], tensors: std::mem::take(&mut tensors) };
-    network.map(&mut loader)
+    network.map_named(&mut Loader(tensors))
 }
 
 /// A NaN or infinite weight would give a black image and a meaningless score: refuse it.

@@ -1,10 +1,10 @@
 //! The networks against SPEC §1–2: parameter and MAC counts, shapes, pixel-shuffle order,
 //! gradients, weight-file checks.
 
-use burn::module::{ModuleVisitor, Param};
+use burn::module::Param;
 use burn::nn::PixelShuffleConfig;
 use burn::prelude::*;
-use sisr::models::ModelKind;
+use sisr::models::{ModelKind, NamedVisitor};
 use sisr::weights::{self, WeightsError, WeightsFile};
 use std::path::Path;
 
@@ -121,21 +121,13 @@ fn every_model_runs_forward_with_the_right_shape() {
 
 struct GradCheck<'a> {
     grads: &'a burn::optim::GradientsParams,
-    path: Vec<String>,
     bad: Vec<String>,
     count: usize,
 }
 
-impl ModuleVisitor for GradCheck<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.into());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+impl NamedVisitor for GradCheck<'_> {
+    fn param<const D: usize>(&mut self, name: &str, p: &Param<Tensor<D>>) {
         self.count += 1;
-        let name = self.path.join(".");
         match self.grads.get::<D>(p.id) {
             None => self.bad.push(format!("{name}: no gradient")),
             Some(g) => {
@@ -175,8 +167,8 @@ fn backward_reaches_every_parameter() {
         let out = net.forward(lr, Some(up));
         let loss = (out - target).square().mean();
         let grads = net.gradients(loss.backward());
-        let mut check = GradCheck { grads: &grads, path: vec![], bad: vec![], count: 0 };
-        net.visit(&mut check);
+        let mut check = GradCheck { grads: &grads, bad: vec![], count: 0 };
+        net.visit_named(&mut check);
         assert!(check.count > 0);
         assert!(check.bad.is_empty(), "{kind}: {:?}", check.bad);
     }

@@ -7,7 +7,7 @@ pub mod drn;
 pub mod glrl;
 
 use crate::complexity::{Complexity, Cost};
-use burn::module::{Module, ModuleMapper, ModuleVisitor};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use sisr_image::Protocol;
 
@@ -40,6 +40,16 @@ pub enum ModelKind {
     Glrl,
     /// GLRL, 128 filters.
     Glrl128,
+}
+
+/// Sees each parameter of a [`Network`] with its module-tree name ([`Network::visit_named`]).
+pub trait NamedVisitor {
+    fn param<const D: usize>(&mut self, name: &str, param: &Param<Tensor<D>>);
+}
+
+/// Replaces each parameter of a [`Network`], knowing its name ([`Network::map_named`]).
+pub trait NamedMapper {
+    fn param<const D: usize>(&mut self, name: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>>;
 }
 
 /// The foreign checkpoint layout `tensors` are in, if a paper's file recognises one.
@@ -252,6 +262,47 @@ impl Network {
 
     pub fn map<M: ModuleMapper>(self, mapper: &mut M) -> Self {
         Network { net: map_module!(self.net, m => m.map(mapper)), ..self }
+    }
+
+    /// Visits every parameter with its module-tree name (`feature.0.conv.weight`), the name
+    /// weight files and optimizer slots use.
+    pub fn visit_named<V: NamedVisitor>(&self, visitor: &mut V) {
+        struct Path<'a, V> {
+            path: Vec<String>,
+            inner: &'a mut V,
+        }
+        impl<V: NamedVisitor> ModuleVisitor for Path<'_, V> {
+            fn enter_module(&mut self, name: &str, _: &str) {
+                self.path.push(name.to_string());
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.path.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.inner.param(&self.path.join("."), p);
+            }
+        }
+        self.visit(&mut Path { path: vec![], inner: visitor });
+    }
+
+    /// Maps every parameter with its module-tree name.
+    pub fn map_named<M: NamedMapper>(self, mapper: &mut M) -> Self {
+        struct Path<'a, M> {
+            path: Vec<String>,
+            inner: &'a mut M,
+        }
+        impl<M: NamedMapper> ModuleMapper for Path<'_, M> {
+            fn enter_module(&mut self, name: &str, _: &str) {
+                self.path.push(name.to_string());
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.path.pop();
+            }
+            fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                self.inner.param(&self.path.join("."), p)
+            }
+        }
+        self.map(&mut Path { path: vec![], inner: mapper })
     }
 
     /// The network for inference: autodiff and dropout off.

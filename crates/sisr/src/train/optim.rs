@@ -4,8 +4,8 @@
 //! parameter name so a checkpoint restores it exactly.
 
 use super::recipe::{Clip, Optimizer, Recipe};
-use crate::models::Network;
-use burn::module::{ModuleMapper, ModuleVisitor, Param};
+use crate::models::{NamedMapper, Network};
+use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use std::collections::HashMap;
@@ -68,7 +68,6 @@ fn global_norm(network: &Network, grads: &GradientsParams) -> f64 {
 }
 
 struct Update<'a> {
-    path: Vec<String>,
     grads: GradientsParams,
     recipe: &'a Recipe,
     state: &'a mut OptimState,
@@ -76,15 +75,8 @@ struct Update<'a> {
     grad_scale: f64,
 }
 
-impl ModuleMapper for Update<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let name = self.path.join(".");
+impl NamedMapper for Update<'_> {
+    fn param<const D: usize>(&mut self, name: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
         let Some(grad) = self.grads.remove::<D>(id) else {
             return Param::from_mapped_value(id, tensor, mapper);
@@ -102,7 +94,7 @@ impl ModuleMapper for Update<'_> {
         }
         let lr = if name.ends_with("bias") { self.lr * self.recipe.bias_lr_mult } else { self.lr };
         let device = w.device();
-        let slots = self.state.slots.entry(name).or_insert_with(|| {
+        let slots = self.state.slots.entry(name.to_string()).or_insert_with(|| {
             let count = match self.recipe.optimizer {
                 Optimizer::Adam { .. } => 2,
                 Optimizer::Sgd { .. } => 1,
@@ -147,14 +139,13 @@ pub fn step(network: Network, grads: GradientsParams, recipe: &Recipe, state: &m
         None => 1.0,
     };
     state.t += 1;
-    let mut update = Update { path: vec![], grads, recipe, state, lr, grad_scale };
-    network.map(&mut update)
+    network.map_named(&mut Update { grads, recipe, state, lr, grad_scale })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::ModelKind;
+    use crate::models::{ModelKind, NamedVisitor};
     use crate::train::recipe::{Loss, Schedule};
 
     /// Every parameter's name, values and gradient for a loss of a fresh c-DCSCN x2.
@@ -170,25 +161,18 @@ mod tests {
         let loss = net.forward(lr, Some(up)).square().mean();
         let grads = net.gradients(loss.backward());
         struct Collect<'a> {
-            path: Vec<String>,
             grads: &'a GradientsParams,
             out: Params,
         }
-        impl ModuleVisitor for Collect<'_> {
-            fn enter_module(&mut self, name: &str, _: &str) {
-                self.path.push(name.to_string());
-            }
-            fn exit_module(&mut self, _: &str, _: &str) {
-                self.path.pop();
-            }
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        impl NamedVisitor for Collect<'_> {
+            fn param<const D: usize>(&mut self, name: &str, p: &Param<Tensor<D>>) {
                 let Some(g) = self.grads.get::<D>(p.id) else { return };
                 let w = p.val().into_data().try_to_vec::<f32>().unwrap();
-                self.out.push((self.path.join("."), D == 4, w, g.into_data().try_to_vec::<f32>().unwrap()));
+                self.out.push((name.to_string(), D == 4, w, g.into_data().try_to_vec::<f32>().unwrap()));
             }
         }
-        let mut c = Collect { path: vec![], grads: &grads, out: vec![] };
-        net.visit(&mut c);
+        let mut c = Collect { grads: &grads, out: vec![] };
+        net.visit_named(&mut c);
         let params = c.out;
         (net, grads, params)
     }
