@@ -124,30 +124,14 @@ fn resolve(args: &TrainArgs, kind: ModelKind) -> Result<Recipe> {
         args.cosine_min_lr.is_some(),
         args.step_every.is_some(),
     ];
-    if let Some(v) = args.steps {
-        r.steps = v
-    }
-    if let Some(v) = args.lr {
-        r.lr = v
-    }
-    if let Some(v) = args.batch {
-        r.batch = v
-    }
-    if let Some(v) = args.patch {
-        r.patch = v
-    }
-    if let Some(v) = args.val_every {
-        r.val_every = v
-    }
-    if let Some(v) = args.seed {
-        r.seed = v
-    }
-    if let Some(v) = args.weight_decay {
-        r.weight_decay = v
-    }
-    if let Some(v) = args.bias_lr_mult {
-        r.bias_lr_mult = v
-    }
+    r.steps = args.steps.unwrap_or(r.steps);
+    r.lr = args.lr.unwrap_or(r.lr);
+    r.batch = args.batch.unwrap_or(r.batch);
+    r.patch = args.patch.unwrap_or(r.patch);
+    r.val_every = args.val_every.unwrap_or(r.val_every);
+    r.seed = args.seed.unwrap_or(r.seed);
+    r.weight_decay = args.weight_decay.unwrap_or(r.weight_decay);
+    r.bias_lr_mult = args.bias_lr_mult.unwrap_or(r.bias_lr_mult);
     match args.optimizer.as_deref() {
         Some("adam") => r.optimizer = Optimizer::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
         Some(_) => r.optimizer = Optimizer::Sgd { momentum: 0.9 },

@@ -78,8 +78,7 @@ fn upscaler_name(up: &Upscaler) -> String {
 
 /// Refuses an image whose result would not fit the memory limit, before any work on it.
 fn check_output_size(name: &Path, image: &sisr_image::Image, scale: usize, limits: &LimitArgs) -> Result<()> {
-    let bytes =
-        (image.width as u64 * scale as u64) * (image.height as u64 * scale as u64) * image.layout.channels() as u64 * if image.is_16bit() { 2 } else { 1 };
+    let bytes = sisr::upscale::result_bytes(image, scale);
     if bytes > limits.max_alloc_mb << 20 {
         bail!(
             "{}: the x{scale} result would be {}x{} ({} MiB), over the --max-alloc-mb limit of {} MiB",

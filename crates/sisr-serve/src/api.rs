@@ -210,7 +210,7 @@ async fn create(St(state): St<Shared>, multipart: Multipart) -> Result<(StatusCo
         };
         ApiError(status, e.to_string())
     })?;
-    let out_bytes = (image.width * scale) as u64 * (image.height * scale) as u64 * image.layout.channels() as u64 * if image.is_16bit() { 2 } else { 1 };
+    let out_bytes = sisr::upscale::result_bytes(&image, scale);
     if out_bytes > limits.max_alloc {
         return Err(ApiError(
             StatusCode::PAYLOAD_TOO_LARGE,

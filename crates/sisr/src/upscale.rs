@@ -119,6 +119,12 @@ fn upscale_colour(up: &Upscaler, planes: Vec<Plane<f64>>, opts: &UpscaleOptions,
     }
 }
 
+/// The bytes of the samples of `img` upscaled by `scale` (what a result holds in memory), for
+/// refusing a result over a memory limit before any work.
+pub fn result_bytes(img: &Image, scale: usize) -> u64 {
+    (img.width * scale) as u64 * (img.height * scale) as u64 * img.layout.channels() as u64 * if img.is_16bit() { 2 } else { 1 }
+}
+
 /// Upscales an image; `progress(done_rows, total_rows)` follows the stripes.
 pub fn upscale_image(up: &Upscaler, img: &Image, opts: &UpscaleOptions, device: &Device, mut progress: impl FnMut(usize, usize)) -> Image {
     let run = upscale_image_until(up, img, opts, device, |done, total| {
