@@ -2,6 +2,7 @@
 //! achieved against the machine's measured fp32 matrix-multiply rate, and (with --memory) the
 //! peak memory of a real `sisr upscale` run on a large synthetic picture.
 
+use crate::context::Globals;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use sisr::bench::{Timing, matmul_gflops, synthetic_image, time_forward, time_train_step, time_upscale};
@@ -13,7 +14,7 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    #[arg(long, default_value = sisr::zoo::DEFAULT_KIND.name(), value_parser = crate::model_parser())]
+    #[arg(long, default_value = sisr::zoo::DEFAULT_KIND.name(), value_parser = crate::context::model_parser())]
     model: ModelKind,
     #[arg(long, default_value_t = 2)]
     scale: usize,
@@ -102,7 +103,7 @@ fn parse_size(s: &str) -> Result<(usize, usize)> {
     Ok((parse(w)?, parse(h)?))
 }
 
-pub fn run(args: BenchArgs) -> Result<ExitCode> {
+pub fn run(args: BenchArgs, ctx: &Globals) -> Result<ExitCode> {
     let kind = args.model;
     if kind == ModelKind::Bicubic || !kind.scales().contains(&args.scale) {
         bail!("{kind} cannot be benchmarked at x{} (networks only; supported scales {:?})", args.scale, kind.scales());
@@ -117,7 +118,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     if args.batch == Some(0) || args.patch.is_some_and(|p| p < 4) || args.runs == 0 {
         bail!("--batch and --runs must be at least 1, --patch at least 4");
     }
-    let device = crate::device();
+    let device = ctx.device.clone();
     let peak = matmul_gflops(1024, &device);
     let net = kind.build(args.scale, &device).expect("a network").valid();
     let complexity = net.complexity();
@@ -148,7 +149,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let train_step = if args.no_train {
         None
     } else {
-        let mut recipe = Recipe::paper(kind);
+        let mut recipe = Recipe::paper(kind).expect("a network (bicubic refused above)");
         recipe.batch = args.batch.unwrap_or(recipe.batch);
         recipe.patch = args.patch.unwrap_or(recipe.patch);
         let t: Timing = time_train_step(kind, args.scale, &recipe, 1, args.runs, &device).expect("a trainable network");
@@ -166,11 +167,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         })
     };
 
-    let memory = args.memory.as_deref().map(measure_upscale_memory).transpose()?;
+    let memory = args.memory.as_deref().map(|size| measure_upscale_memory(size, ctx.backend)).transpose()?;
     let report = Report {
         model: kind.name().into(),
         scale: args.scale,
-        backend: crate::backend().name(),
+        backend: ctx.backend.name(),
         threads: rayon::current_num_threads(),
         matmul_gflops: peak,
         inference,
@@ -220,7 +221,7 @@ fn print_report(r: &Report) {
 
 /// Runs `sisr upscale` with the default model on a synthetic RGB PNG in a child process and
 /// reads the child's peak resident memory from the kernel.
-fn measure_upscale_memory(size: &str) -> Result<Memory> {
+fn measure_upscale_memory(size: &str, backend: sisr::Backend) -> Result<Memory> {
     let (w, h) = parse_size(size)?;
     let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
     let input = dir.path().join("input.png");
@@ -228,15 +229,8 @@ fn measure_upscale_memory(size: &str) -> Result<Memory> {
     let output = dir.path().join("output.png");
     let exe = std::env::current_exe().context("cannot find the sisr executable")?;
     let start = Instant::now();
-    let status = Command::new(exe)
-        .arg("--backend")
-        .arg(crate::backend().name())
-        .arg("upscale")
-        .arg(&input)
-        .arg("-o")
-        .arg(&output)
-        .status()
-        .context("cannot run sisr upscale")?;
+    let status =
+        Command::new(exe).arg("--backend").arg(backend.name()).arg("upscale").arg(&input).arg("-o").arg(&output).status().context("cannot run sisr upscale")?;
     let seconds = start.elapsed().as_secs_f64();
     if !status.success() {
         bail!("sisr upscale of the {size} picture failed ({status})");

@@ -1,6 +1,6 @@
 //! `sisr degrade`: MATLAB-bicubic LR files named like their HR files.
 
-use crate::LimitArgs;
+use crate::context::LimitArgs;
 use anyhow::{Context, Result, bail};
 use sisr_image::Image;
 use sisr_image::io::{list_images, open, save};

@@ -1,6 +1,6 @@
 //! `sisr eval`: per-image and mean PSNR/SSIM as the papers' tables.
 
-use crate::LimitArgs;
+use crate::context::{Globals, LimitArgs};
 use anyhow::{Result, bail};
 use serde::Serialize;
 use sisr::models::ModelKind;
@@ -13,46 +13,46 @@ use std::process::ExitCode;
 pub struct EvalArgs {
     /// Model to evaluate (`bicubic` is the MATLAB bicubic baseline). With --weights it is
     /// read from the file's header when not given.
-    #[arg(long, value_parser = crate::model_parser())]
-    model: Option<ModelKind>,
+    #[arg(long, value_parser = crate::context::model_parser())]
+    pub(crate) model: Option<ModelKind>,
     /// Trained weights (safetensors; sisr's own or the DCSCN authors' layout). Default: the
     /// shipped model of --model at --scale. With --table, extra rows (repeatable).
     #[arg(long)]
-    weights: Vec<PathBuf>,
+    pub(crate) weights: Vec<PathBuf>,
     /// Average the outputs of the 8 dihedral transforms (self-ensemble, "+").
     #[arg(long)]
-    ensemble: bool,
+    pub(crate) ensemble: bool,
     /// Upscaling factor.
     #[arg(long, required_unless_present = "table")]
-    scale: Option<usize>,
+    pub(crate) scale: Option<usize>,
     /// Folder of HR ground-truth images (with --table: several).
     #[arg(long, required = true, num_args = 1..)]
-    dataset: Vec<PathBuf>,
+    pub(crate) dataset: Vec<PathBuf>,
     /// The results table: bicubic, every shipped model and every --weights file at --scales
     /// on every --dataset, beside the papers' published numbers; markdown, or JSON with --json.
     #[arg(long, conflicts_with_all = ["model", "lr", "sr", "ensemble", "scale"])]
-    table: bool,
+    pub(crate) table: bool,
     /// Scales of the table.
     #[arg(long, value_delimiter = ',', default_values_t = [2, 3, 4], requires = "table")]
-    scales: Vec<usize>,
+    pub(crate) scales: Vec<usize>,
     /// With --table: keep the rows of this results file whose weights (sha256), scale,
     /// protocol and datasets are unchanged, measure the rest, and write the new table to it.
     #[arg(long, requires = "table")]
-    update: Option<PathBuf>,
-    /// Evaluation protocol: y (VDSR/DRRN, Y channel), rgb (= p1, RCAN/EDSR), p2 (SelfExSR).
-    #[arg(long)]
-    protocol: Option<String>,
+    pub(crate) update: Option<PathBuf>,
+    /// Evaluation protocol (default: the one of the model's paper).
+    #[arg(long, value_parser = crate::context::protocol_parser())]
+    pub(crate) protocol: Option<Protocol>,
     /// Folder of ready LR inputs named like the HR files (default: made with MATLAB bicubic).
     #[arg(long)]
-    lr: Option<PathBuf>,
+    pub(crate) lr: Option<PathBuf>,
     /// Folder of existing SR outputs named like the HR files: score them, run no model.
     #[arg(long, conflicts_with = "lr")]
-    sr: Option<PathBuf>,
+    pub(crate) sr: Option<PathBuf>,
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    limits: LimitArgs,
+    pub(crate) limits: LimitArgs,
 }
 
 #[derive(Serialize)]
@@ -81,17 +81,9 @@ fn psnr_json<S: serde::Serializer>(psnr: &f64, s: S) -> Result<S::Ok, S::Error> 
     if psnr.is_finite() { s.serialize_f64(*psnr) } else { s.serialize_str(if *psnr > 0.0 { "inf" } else { "nan" }) }
 }
 
-pub fn run(args: EvalArgs) -> Result<ExitCode> {
+pub fn run(args: EvalArgs, ctx: &Globals) -> Result<ExitCode> {
     if args.table {
-        return crate::table::run(
-            &args.dataset,
-            &args.scales,
-            &args.weights,
-            args.protocol.as_deref(),
-            args.update.as_deref(),
-            args.json,
-            &args.limits.limits(),
-        );
+        return crate::table::run(&args, ctx);
     }
     let scale = args.scale.expect("clap requires --scale without --table");
     let [dataset] = args.dataset.as_slice() else { bail!("one --dataset at a time (several with --table)") };
@@ -102,7 +94,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
         bail!("--scale {scale} is not supported (2 to 8)");
     }
     let requested = args.model;
-    let device = crate::device();
+    let device = ctx.device.clone();
     let network = match args.weights.first() {
         Some(path) => {
             let file = WeightsFile::read(path)?;
@@ -121,10 +113,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode> {
     if !kind.scales().contains(&scale) {
         bail!("{kind} does not support x{scale} (supported: {:?})", kind.scales());
     }
-    let protocol = match &args.protocol {
-        Some(p) => Protocol::parse(p).ok_or_else(|| anyhow::anyhow!("unknown --protocol {p:?} (y, rgb, p1, p2)"))?,
-        None => kind.default_protocol(),
-    };
+    let protocol = args.protocol.unwrap_or(kind.default_protocol());
     let model_name = if args.sr.is_some() { "sr-folder".to_string() } else { kind.name().to_string() };
     let sources = Sources { lr_dir: args.lr.clone(), sr_dir: args.sr.clone() };
     let json = args.json;

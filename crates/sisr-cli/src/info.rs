@@ -1,5 +1,6 @@
 //! `sisr info`: parameters and multiply-adds counted from the built networks.
 
+use crate::context::Globals;
 use anyhow::{Result, bail};
 use sisr::complexity::Complexity;
 use sisr::models::ModelKind;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub struct InfoArgs {
     /// Model name (see `--all` for the list).
-    #[arg(long, required_unless_present = "all", value_parser = crate::model_parser())]
+    #[arg(long, required_unless_present = "all", value_parser = crate::context::model_parser())]
     model: Option<ModelKind>,
     /// Upscaling factor.
     #[arg(long, required_unless_present = "all")]
@@ -21,23 +22,22 @@ pub struct InfoArgs {
     json: bool,
 }
 
-fn complexity(kind: ModelKind, scale: usize) -> Result<Complexity> {
+fn complexity(kind: ModelKind, scale: usize, device: &sisr::Device) -> Result<Complexity> {
     if !kind.scales().contains(&scale) {
         bail!("{kind} does not support x{scale} (supported: {:?})", kind.scales());
     }
-    let device = crate::device();
-    match kind.build(scale, &device) {
+    match kind.build(scale, device) {
         Some(net) => Ok(net.complexity()),
         None => Ok(Complexity::new(kind.name(), scale, 0, Default::default())),
     }
 }
 
-pub fn run(args: InfoArgs) -> Result<ExitCode> {
+pub fn run(args: InfoArgs, ctx: &Globals) -> Result<ExitCode> {
     let rows: Vec<Complexity> = if args.all {
-        ModelKind::ALL.into_iter().filter(|k| *k != ModelKind::Bicubic).flat_map(|k| [2, 3, 4].map(|s| complexity(k, s))).collect::<Result<_>>()?
+        ModelKind::ALL.into_iter().filter(|k| *k != ModelKind::Bicubic).flat_map(|k| [2, 3, 4].map(|s| complexity(k, s, &ctx.device))).collect::<Result<_>>()?
     } else {
         let kind = args.model.expect("required unless --all");
-        vec![complexity(kind, args.scale.unwrap_or_default())?]
+        vec![complexity(kind, args.scale.unwrap_or_default(), &ctx.device)?]
     };
     if args.json {
         if args.all {
@@ -54,14 +54,7 @@ pub fn run(args: InfoArgs) -> Result<ExitCode> {
     for r in rows {
         println!(
             "{:<14} {:>2} {:>12} {:>12} {:>11} {:>12} {:>11} {:>10.2}",
-            r.model,
-            r.scale,
-            r.params,
-            r.macs_per_lr_pixel,
-            r.macs_per_hr_pixel,
-            r.dcscn_complexity_per_lr_pixel,
-            r.dcscn_complexity_per_hr_pixel,
-            r.gmacs_720p
+            r.model, r.scale, r.params, r.macs_per_lr_pixel, r.macs_per_hr_pixel, r.table3.per_lr_pixel, r.table3.per_hr_pixel, r.gmacs_720p
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 
 mod bench;
 mod chart;
+mod context;
 mod convert;
 mod degrade;
 mod eval;
@@ -22,32 +23,8 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Compute backend: flex (pure Rust, CPU), tch or tch-cuda (LibTorch; a `--features tch` build).
-    #[arg(long, global = true, default_value = "flex", value_parser = parse_backend)]
+    #[arg(long, global = true, default_value = "flex", value_parser = context::backend_parser())]
     backend: sisr::Backend,
-}
-
-fn parse_backend(name: &str) -> Result<sisr::Backend, String> {
-    let known = sisr::Backend::ALL.map(|b| b.name()).join(", ");
-    sisr::Backend::parse(name).ok_or_else(|| format!("unknown backend {name:?} (known: {known})"))
-}
-
-/// `--model NAME`: one of the models' names, listed in `--help` and checked by clap.
-pub fn model_parser() -> impl clap::builder::TypedValueParser<Value = sisr::models::ModelKind> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(sisr::models::ModelKind::ALL.map(|k| k.name()))
-        .map(|name| sisr::models::ModelKind::parse(&name).expect("one of the possible values"))
-}
-
-static BACKEND: std::sync::OnceLock<sisr::Backend> = std::sync::OnceLock::new();
-
-/// The backend chosen on the command line.
-pub fn backend() -> sisr::Backend {
-    *BACKEND.get().unwrap_or(&sisr::Backend::Flex)
-}
-
-/// The device of the chosen backend (checked in `main` before any command runs).
-pub fn device() -> sisr::Device {
-    backend().device().expect("checked in main")
 }
 
 #[derive(Subcommand)]
@@ -74,23 +51,6 @@ enum Command {
     Convert(convert::ConvertArgs),
 }
 
-/// Decode limits shared by every command that reads images.
-#[derive(clap::Args, Clone, Copy)]
-pub struct LimitArgs {
-    /// Largest width or height an input may have (pixels).
-    #[arg(long, default_value_t = 20_000)]
-    pub max_dimension: u32,
-    /// Largest allocation a decoder may make (MiB).
-    #[arg(long, default_value_t = 2048)]
-    pub max_alloc_mb: u64,
-}
-
-impl LimitArgs {
-    pub fn limits(&self) -> sisr_image::DecodeLimits {
-        sisr_image::DecodeLimits { max_width: self.max_dimension, max_height: self.max_dimension, max_alloc: self.max_alloc_mb << 20 }
-    }
-}
-
 /// glibc hands large freed blocks back to the kernel at once (blocks above an mmap threshold,
 /// at most 32 MiB, and the heap top past a trim threshold), so each layer's new output buffer
 /// costs page faults and kernel zeroing again: a quarter of DCSCN's 256² inference time on
@@ -112,21 +72,23 @@ fn keep_freed_memory() {}
 fn main() -> ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
-    if let Err(e) = cli.backend.device() {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
-    BACKEND.set(cli.backend).expect("set once");
+    let ctx = match context::Globals::new(cli.backend) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
-        Command::Upscale(args) => upscale::run(args),
-        Command::Eval(args) => eval::run(args),
+        Command::Upscale(args) => upscale::run(args, &ctx),
+        Command::Eval(args) => eval::run(args, &ctx),
         Command::Degrade(args) => degrade::run(args),
-        Command::Info(args) => info::run(args),
-        Command::Train(args) => train::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Info(args) => info::run(args, &ctx),
+        Command::Train(args) => train::run(args, &ctx),
+        Command::Bench(args) => bench::run(args, &ctx),
         Command::Models(args) => models::run(args),
         Command::Convert(args) => convert::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, &ctx),
         Command::Shards(args) => shards::run(args),
     };
     match result {

@@ -1,6 +1,6 @@
 //! `sisr serve`: the web app (crate `sisr-serve`) with the command line's limits.
 
-use crate::LimitArgs;
+use crate::context::{Globals, LimitArgs};
 use anyhow::Result;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -39,7 +39,7 @@ pub struct ServeArgs {
     limits: LimitArgs,
 }
 
-pub fn run(args: ServeArgs) -> Result<ExitCode> {
+pub fn run(args: ServeArgs, ctx: &Globals) -> Result<ExitCode> {
     let config = sisr_serve::Config {
         addr: args.addr,
         max_upload_bytes: (args.max_upload_mb << 20) as usize,
@@ -49,6 +49,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         ttl: Duration::from_secs(args.ttl_minutes * 60),
         max_disk_bytes: args.max_disk_mb << 20,
         weights: args.weights.clone(),
+        device: ctx.device.clone(),
     };
     if !args.addr.ip().is_loopback() {
         eprintln!("warning: listening on {}, which other machines can reach; anyone who can connect can use this server", args.addr);

@@ -1,6 +1,7 @@
 //! `sisr eval --table`: every shipped model (and bicubic, and any --weights file) scored by
 //! the same evaluation as `sisr eval`, as markdown or as `weights/results.json`.
 
+use crate::eval::EvalArgs;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use sisr::models::{ModelKind, Network};
@@ -51,36 +52,24 @@ fn dataset_name(dir: &Path) -> String {
     dir.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_else(|| dir.display().to_string())
 }
 
-fn score(network: Option<&Network>, dir: &Path, scale: usize, protocol: Protocol, limits: &DecodeLimits) -> Result<Score> {
-    let r = sisr::infer::evaluate(network, dir, scale, protocol, &Sources::default(), limits, false, &crate::device(), |_| {})?;
+fn score(network: Option<&Network>, dir: &Path, scale: usize, protocol: Protocol, limits: &DecodeLimits, device: &sisr::Device) -> Result<Score> {
+    let r = sisr::infer::evaluate(network, dir, scale, protocol, &Sources::default(), limits, false, device, |_| {})?;
     Ok(Score { psnr: r.psnr, ssim: r.ssim })
 }
 
-pub fn run(
-    datasets: &[PathBuf],
-    scales: &[usize],
-    extra: &[PathBuf],
-    protocol: Option<&str>,
-    update: Option<&Path>,
-    json: bool,
-    limits: &DecodeLimits,
-) -> Result<ExitCode> {
-    let forced = match protocol {
-        Some(p) => Some(Protocol::parse(p).ok_or_else(|| anyhow::anyhow!("unknown --protocol {p:?} (y, rgb, p1, p2)"))?),
-        None => None,
-    };
+pub fn run(args: &EvalArgs, ctx: &crate::context::Globals) -> Result<ExitCode> {
+    let (datasets, scales, update, limits, device) = (&args.dataset, &args.scales, args.update.as_deref(), &args.limits.limits(), &ctx.device);
     let earlier: Results = match update.filter(|p| p.exists()) {
         Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?)
             .with_context(|| format!("{}: not a results table", p.display()))?,
         None => Results::default(),
     };
-    let device = crate::device();
     let mut rows = Vec::new();
-    for c in candidates(scales, extra)? {
-        let protocol = forced.unwrap_or(c.kind.default_protocol());
+    for c in candidates(scales, &args.weights)? {
+        let protocol = args.protocol.unwrap_or(c.kind.default_protocol());
         let kept = earlier.rows.iter().find(|r| r.source == c.source && r.sha256 == c.sha256 && r.scale == c.scale && r.protocol == protocol.name());
         let network = match c.weights {
-            Some(file) => Some(file.into_network(Some((c.kind, c.scale)), &device)?.0),
+            Some(file) => Some(file.into_network(Some((c.kind, c.scale)), device)?.0),
             None => None,
         };
         let mut scores = BTreeMap::new();
@@ -89,7 +78,7 @@ pub fn run(
             let s = match kept.and_then(|r| r.scores.get(&name)) {
                 Some(s) => *s,
                 None => {
-                    let s = score(network.as_ref(), dir, c.scale, protocol, limits)?;
+                    let s = score(network.as_ref(), dir, c.scale, protocol, limits, device)?;
                     eprintln!("{} x{} on {name}: {:.2} dB / {:.4}", c.source, c.scale, s.psnr, s.ssim);
                     s
                 }
@@ -107,13 +96,13 @@ pub fn run(
             scores,
         });
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let results = Results { command: format!("sisr {}", args.join(" ")), rows };
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    let results = Results { command: format!("sisr {}", command.join(" ")), rows };
     let text = serde_json::to_string_pretty(&results)? + "\n";
     if let Some(path) = update {
         sisr_image::io::write_atomic(path, text.as_bytes()).with_context(|| format!("{}: cannot write", path.display()))?;
     }
-    if json {
+    if args.json {
         print!("{text}");
     } else {
         let names: Vec<String> = datasets.iter().map(|d| dataset_name(d)).collect();

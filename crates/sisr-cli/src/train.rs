@@ -1,6 +1,6 @@
 //! `sisr train`: progress, Ctrl-C and the summary over `sisr::train`.
 
-use crate::LimitArgs;
+use crate::context::{Globals, LimitArgs};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sisr::models::ModelKind;
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    #[arg(long, value_parser = crate::model_parser())]
+    #[arg(long, value_parser = crate::context::model_parser())]
     model: ModelKind,
     #[arg(long)]
     scale: usize,
@@ -76,6 +76,21 @@ pub struct TrainArgs {
     limits: LimitArgs,
 }
 
+impl TrainArgs {
+    /// Whether a flag changes the optimisation of the named recipe (its name then says so).
+    fn tunes_recipe(&self) -> bool {
+        self.lr.is_some()
+            || self.batch.is_some()
+            || self.patch.is_some()
+            || self.weight_decay.is_some()
+            || self.optimizer.is_some()
+            || self.bias_lr_mult.is_some()
+            || self.clip_norm.is_some()
+            || self.cosine_min_lr.is_some()
+            || self.step_every.is_some()
+    }
+}
+
 /// The recipe of a resumed run: its own (recipe.json), with --steps if given. Any other
 /// recipe flag is refused, so that a forgotten flag cannot change a run half-way.
 fn resumed(args: &TrainArgs) -> Result<Recipe> {
@@ -83,21 +98,7 @@ fn resumed(args: &TrainArgs) -> Result<Recipe> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("{}: no run to resume (no recipe.json)", args.out.display()))?;
     let saved: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not a run's recipe", path.display()))?;
     let mut r: Recipe = serde_json::from_value(saved["recipe"].clone()).with_context(|| format!("{}: not a run's recipe", path.display()))?;
-    let changed = [
-        args.recipe.is_some(),
-        args.lr.is_some(),
-        args.batch.is_some(),
-        args.patch.is_some(),
-        args.val_every.is_some(),
-        args.seed.is_some(),
-        args.weight_decay.is_some(),
-        args.optimizer.is_some(),
-        args.bias_lr_mult.is_some(),
-        args.clip_norm.is_some(),
-        args.cosine_min_lr.is_some(),
-        args.step_every.is_some(),
-    ];
-    if changed.iter().any(|&c| c) {
+    if args.recipe.is_some() || args.val_every.is_some() || args.seed.is_some() || args.tunes_recipe() {
         bail!("{}: --resume keeps the run's own recipe ({}); only --steps may change", args.out.display(), path.display());
     }
     if let Some(steps) = args.steps {
@@ -112,18 +113,7 @@ fn resolve(args: &TrainArgs, kind: ModelKind) -> Result<Recipe> {
     }
     let name = args.recipe.as_deref().unwrap_or("paper");
     let mut r = Recipe::named(kind, name).with_context(|| format!("unknown --recipe {name:?} (paper, quick)"))?;
-    let overridden = [
-        args.steps.is_some(),
-        args.lr.is_some(),
-        args.batch.is_some(),
-        args.patch.is_some(),
-        args.weight_decay.is_some(),
-        args.optimizer.is_some(),
-        args.bias_lr_mult.is_some(),
-        args.clip_norm.is_some(),
-        args.cosine_min_lr.is_some(),
-        args.step_every.is_some(),
-    ];
+    let modified = args.steps.is_some() || args.tunes_recipe();
     r.steps = args.steps.unwrap_or(r.steps);
     r.lr = args.lr.unwrap_or(r.lr);
     r.batch = args.batch.unwrap_or(r.batch);
@@ -146,7 +136,7 @@ fn resolve(args: &TrainArgs, kind: ModelKind) -> Result<Recipe> {
     if let Some(v) = args.step_every {
         r.schedule = Schedule::Step { every: v, gamma: args.step_gamma }
     }
-    if overridden.iter().any(|&o| o) {
+    if modified {
         r.name = format!("{} (modified)", r.name);
     }
     if r.batch == 0 || r.patch < 4 || r.val_every == 0 || r.steps == 0 {
@@ -159,7 +149,7 @@ fn resolve(args: &TrainArgs, kind: ModelKind) -> Result<Recipe> {
     Ok(r)
 }
 
-pub fn run(args: TrainArgs) -> Result<ExitCode> {
+pub fn run(args: TrainArgs, ctx: &Globals) -> Result<ExitCode> {
     let kind = args.model;
     if kind == ModelKind::Bicubic || !kind.scales().contains(&args.scale) {
         bail!("{kind} cannot be trained at x{}", args.scale);
@@ -202,7 +192,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let chart = opts.out.join("chart.png");
     let title = format!("{kind} x{} ({} recipe)", args.scale, recipe.name);
     let chart_failed = AtomicBool::new(false);
-    let device = crate::device();
+    let device = ctx.device.clone();
     let summary = train(&opts, &device, |e| match e {
         TrainEvent::Started { start_step, training_images, .. } => {
             bar.set_position(start_step);

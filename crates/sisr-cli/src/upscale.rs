@@ -1,6 +1,6 @@
 //! `sisr upscale`: files, folders or stdin in; atomic outputs; one bad file never stops a batch.
 
-use crate::LimitArgs;
+use crate::context::{Globals, LimitArgs};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sisr::models::ModelKind;
@@ -25,7 +25,7 @@ pub struct UpscaleArgs {
     output: Option<PathBuf>,
     /// Model: `bicubic`, or a model with shipped weights (`sisr models` lists them); default:
     /// the shipped dcscn at --scale.
-    #[arg(long, value_parser = crate::model_parser())]
+    #[arg(long, value_parser = crate::context::model_parser())]
     model: Option<ModelKind>,
     /// Trained weights (safetensors); the model and scale are read from the file.
     #[arg(long)]
@@ -64,8 +64,8 @@ pub struct UpscaleArgs {
     limits: LimitArgs,
 }
 
-fn load_upscaler(args: &UpscaleArgs) -> Result<(Upscaler, String)> {
-    Ok(zoo::upscaler(args.model, args.scale, args.weights.as_deref(), &crate::device())?)
+fn load_upscaler(args: &UpscaleArgs, ctx: &Globals) -> Result<(Upscaler, String)> {
+    Ok(zoo::upscaler(args.model, args.scale, args.weights.as_deref(), &ctx.device)?)
 }
 
 /// The model's name for manifests.
@@ -92,13 +92,13 @@ fn check_output_size(name: &Path, image: &sisr_image::Image, scale: usize, limit
     Ok(())
 }
 
-pub fn run(args: UpscaleArgs) -> Result<ExitCode> {
+pub fn run(args: UpscaleArgs, ctx: &Globals) -> Result<ExitCode> {
     if let Some(j) = args.jobs {
         rayon::ThreadPoolBuilder::new().num_threads(j.max(1)).build_global().context("--jobs: cannot set the thread count")?;
     }
-    let (upscaler, description) = load_upscaler(&args)?;
+    let (upscaler, description) = load_upscaler(&args, ctx)?;
     let opts = UpscaleOptions { tile: args.tile, ensemble: args.ensemble };
-    let device = crate::device();
+    let device = ctx.device.clone();
     let limits = args.limits.limits();
     let forced = args.format.as_deref().and_then(|f| OutputFormat::from_extension(Path::new(&format!("x.{f}"))));
 

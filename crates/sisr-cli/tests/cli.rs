@@ -151,6 +151,15 @@ fn degrade_writes_named_lr_files_and_scoring_them_as_lr_matches() {
         serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["psnr"].as_f64().unwrap()
     };
     assert_eq!(run(&[]), run(&["--lr", lr.to_str().unwrap()]));
+    // Protocol names are clap's to check: `p1` is `rgb`, an unknown one lists them.
+    let protocol = |name: &str| sisr(&["eval", "--scale", "3", "--protocol", name, "--dataset", hr.to_str().unwrap(), "--json"]);
+    let (p1, rgb) = (protocol("p1"), protocol("rgb"));
+    assert!(p1.status.success(), "{}", stderr(&p1));
+    let scores = |o: &std::process::Output| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["images"].clone();
+    assert_eq!(scores(&p1), scores(&rgb));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&p1.stdout).unwrap()["protocol"], "rgb");
+    let o = protocol("p3");
+    assert!(!o.status.success() && stderr(&o).contains("possible values: y, rgb, p2"), "{}", stderr(&o));
     // The output folder may not be the input folder.
     let o = sisr(&["degrade", "--scale", "2", "--dataset", hr.to_str().unwrap(), "--out", hr.to_str().unwrap()]);
     assert_clean_failure(&o, "overwritten");
@@ -196,7 +205,7 @@ fn info_json_counts_from_the_built_network() {
 #[test]
 fn backends_are_checked_before_any_work() {
     let o = sisr(&["--backend", "cuda", "info", "--model", "dcscn", "--scale", "2"]);
-    assert!(!o.status.success() && stderr(&o).contains("known: flex, tch, tch-cuda"), "{}", stderr(&o));
+    assert!(!o.status.success() && stderr(&o).contains("possible values: flex, tch, tch-cuda"), "{}", stderr(&o));
     let o = sisr(&["info", "--model", "dcscn", "--scale", "2", "--backend", "flex", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     #[cfg(not(feature = "tch"))]

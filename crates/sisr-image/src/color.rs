@@ -5,22 +5,11 @@
 //! [0, 1]; they differ from these by the factor 255 only.
 
 use crate::plane::Plane;
+pub use crate::plane::{saturate_u8, saturate_u16};
 
 /// The forward matrix of `rgb2ycbcr` for RGB in [0, 1] and YCbCr in [0, 255].
 const T: [[f64; 3]; 3] = [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]];
 const OFFSET: [f64; 3] = [16.0, 128.0, 128.0];
-
-/// MATLAB `uint8(x)`: round half away from zero, saturate to [0, 255]; NaN becomes 0.
-#[inline]
-pub fn saturate_u8(v: f64) -> u8 {
-    if v.is_nan() { 0 } else { v.round().clamp(0.0, 255.0) as u8 }
-}
-
-/// MATLAB `uint16(x)`.
-#[inline]
-pub fn saturate_u16(v: f64) -> u16 {
-    if v.is_nan() { 0 } else { v.round().clamp(0.0, 65535.0) as u16 }
-}
 
 /// Y of RGB on the [0, 255] scale, not rounded (MATLAB `rgb2ycbcr` of double data, ×255).
 #[inline]

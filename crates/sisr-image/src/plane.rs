@@ -1,4 +1,16 @@
-//! A single-channel image in row-major order.
+//! A single-channel image in row-major order, and MATLAB's conversions of its samples.
+
+/// MATLAB `uint8(x)`: round half away from zero, saturate to [0, 255]; NaN becomes 0.
+#[inline]
+pub fn saturate_u8(v: f64) -> u8 {
+    if v.is_nan() { 0 } else { v.round().clamp(0.0, 255.0) as u8 }
+}
+
+/// MATLAB `uint16(x)`.
+#[inline]
+pub fn saturate_u16(v: f64) -> u16 {
+    if v.is_nan() { 0 } else { v.round().clamp(0.0, 65535.0) as u16 }
+}
 
 /// One channel of an image, row-major, `data.len() == width * height`.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,7 +73,7 @@ impl<T: Copy> Plane<T> {
 impl Plane<f64> {
     /// MATLAB `uint8(x)`: round half away from zero, saturate to [0, 255].
     pub fn to_u8(&self) -> Plane<u8> {
-        self.map(crate::color::saturate_u8)
+        self.map(saturate_u8)
     }
 }
 

@@ -65,6 +65,14 @@ impl LowRes {
             LowRes::Rgb(p) => (p[0].width, p[0].height),
         }
     }
+
+    /// The planes a model reads: Y, or R, G, B.
+    pub fn planes(&self) -> Vec<Plane<f64>> {
+        match self {
+            LowRes::Y(p) => vec![p.clone()],
+            LowRes::Rgb(p) => p.iter().map(|c| c.to_f64()).collect(),
+        }
+    }
 }
 
 /// A model's output on the [0, 255] scale, before the protocol quantises it.
@@ -79,6 +87,14 @@ impl SuperRes {
         match self {
             SuperRes::Y(p) => (p.width, p.height),
             SuperRes::Rgb(p) => (p[0].width, p[0].height),
+        }
+    }
+
+    /// The planes: Y, or R, G, B.
+    pub fn into_planes(self) -> Vec<Plane<f64>> {
+        match self {
+            SuperRes::Y(p) => vec![p],
+            SuperRes::Rgb(p) => p.into(),
         }
     }
 }
@@ -106,7 +122,8 @@ pub fn metric_y(planes: &[Plane<u8>], protocol: Protocol) -> Plane<f64> {
     }
 }
 
-fn replicate(planes: &[Plane<u8>]) -> [Plane<u8>; 3] {
+/// R, G, B planes of colour planes (1 or 3): gray replicated to R = G = B.
+pub fn replicate<T: Clone>(planes: &[Plane<T>]) -> [Plane<T>; 3] {
     match planes.len() {
         1 => [planes[0].clone(), planes[0].clone(), planes[0].clone()],
         _ => [planes[0].clone(), planes[1].clone(), planes[2].clone()],

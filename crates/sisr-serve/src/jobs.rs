@@ -105,7 +105,7 @@ pub(crate) fn start(config: Config, addr: SocketAddr) -> anyhow::Result<(Arc<Sta
 }
 
 fn worker(state: &State, rx: &Mutex<mpsc::Receiver<Work>>) {
-    let device = sisr::default_device();
+    let device = state.config.device.clone();
     // Each worker keeps the networks it has loaded.
     let mut loaded: HashMap<(ModelKind, usize), Upscaler> = HashMap::new();
     loop {

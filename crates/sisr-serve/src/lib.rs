@@ -38,6 +38,8 @@ pub struct Config {
     /// Weights files served besides (or instead of) the shipped models, for the model and
     /// scales their headers name.
     pub weights: Vec<std::path::PathBuf>,
+    /// Where the networks run (the CLI's `--backend`).
+    pub device: sisr::Device,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_upload_bytes: 64 << 20,
+            device: sisr::default_device(),
             limits: DecodeLimits::default(),
             queue: 16,
             workers: 1,

@@ -53,7 +53,7 @@ fn image_like(len: usize, width: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
 /// HR pixels for GLRL, which takes only the bicubic upscale).
 pub fn synthetic_batch(kind: ModelKind, scale: usize, size: usize, patch: usize, seed: u64) -> Batch {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let channels = if kind.color_mode() == ColorMode::Y { 1 } else { 3 };
+    let channels = kind.color_mode().channels();
     let takes_lr = kind.takes_lr();
     let (lr_side, hr_side) = if takes_lr { (patch, patch * scale) } else { (0, patch) };
     let hr_len = size * channels * hr_side * hr_side;
@@ -79,7 +79,7 @@ pub fn synthetic_image(w: usize, h: usize, layout: Layout, seed: u64) -> Image {
 /// A network forward pass on one `[1, C, h, w]` LR input (plus its bicubic for Y models).
 pub fn time_forward(net: &Network, lr_w: usize, lr_h: usize, warmup: usize, runs: usize, device: &Device) -> Timing {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let c = if net.kind.color_mode() == ColorMode::Y { 1 } else { 3 };
+    let c = net.kind.color_mode().channels();
     let s = net.scale;
     let lr = Tensor::<4>::from_data(TensorData::new(image_like(c * lr_w * lr_h, lr_w, &mut rng), [1, c, lr_h, lr_w]), device);
     let up = net

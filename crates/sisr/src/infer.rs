@@ -5,7 +5,7 @@ use crate::models::{ColorMode, Network};
 use burn::prelude::*;
 use sisr_image::Plane;
 use sisr_image::color::{rgb_to_ycbcr_planes, ycbcr_to_rgb_planes};
-use sisr_image::protocol::{LowRes, SuperRes};
+use sisr_image::protocol::{LowRes, SuperRes, replicate};
 use sisr_image::resize::imresize;
 
 fn to_tensor(planes: &[&Plane<f64>], device: &Device) -> Tensor<4> {
@@ -49,24 +49,39 @@ pub fn run_planes_ensemble(network: &Network, planes: &[Plane<f64>], ensemble: b
     sum.unwrap().into_iter().map(|p| p.map(|v| v / 8.0)).collect()
 }
 
-/// Upscales a protocol's LR input with a network: Y models on Y (Cb/Cr by bicubic when the
-/// input is RGB), RGB models on RGB.
-pub fn upscale_lowres(network: &Network, lr: &LowRes, ensemble: bool, device: &Device) -> Result<SuperRes, String> {
+/// The one colour path of every front end (eval, upscale, the trainer's validation, the web
+/// app, the Python package): Y models run on Y, with Cb/Cr by MATLAB bicubic when the input is
+/// colour; RGB models run on R, G, B, a gray input replicated to R = G = B and averaged back.
+/// `planes`: 1 (gray or Y) or 3 (R, G, B) planes on [0, 255]; `run` runs the network on its
+/// planes (whole or in tiles). Returns as many planes as it was given.
+pub fn upscale_colour(network: &Network, planes: Vec<Plane<f64>>, run: impl Fn(&[Plane<f64>]) -> Vec<Plane<f64>>) -> Vec<Plane<f64>> {
     let s = network.scale as f64;
-    match (network.kind.color_mode(), lr) {
-        (ColorMode::Y, LowRes::Y(y)) => Ok(SuperRes::Y(run_planes_ensemble(network, std::slice::from_ref(y), ensemble, device).remove(0))),
-        (ColorMode::Y, LowRes::Rgb(rgb)) => {
-            let [y, cb, cr] = rgb_to_ycbcr_planes(&rgb.clone().map(|p| p.to_f64()));
-            let y_sr = run_planes_ensemble(network, &[y], ensemble, device).remove(0);
-            Ok(SuperRes::Rgb(ycbcr_to_rgb_planes(&[y_sr, imresize(&cb, s), imresize(&cr, s)])))
+    match (network.kind.color_mode(), planes.len()) {
+        (ColorMode::Y, 1) | (ColorMode::Rgb, 3) => run(&planes),
+        (ColorMode::Y, _) => {
+            let [y, cb, cr] = rgb_to_ycbcr_planes(&replicate(&planes));
+            let y = run(&[y]).remove(0);
+            ycbcr_to_rgb_planes(&[y, imresize(&cb, s), imresize(&cr, s)]).to_vec()
         }
-        (ColorMode::Rgb, LowRes::Rgb(rgb)) => {
-            let planes: Vec<Plane<f64>> = rgb.iter().map(|p| p.to_f64()).collect();
-            let out = run_planes_ensemble(network, &planes, ensemble, device);
-            Ok(SuperRes::Rgb([out[0].clone(), out[1].clone(), out[2].clone()]))
+        (ColorMode::Rgb, _) => {
+            let out = run(&replicate(&planes));
+            let n = out[0].data.len();
+            vec![Plane::new(out[0].width, out[0].height, (0..n).map(|i| (out[0].data[i] + out[1].data[i] + out[2].data[i]) / 3.0).collect())]
         }
-        (ColorMode::Rgb, LowRes::Y(_)) => Err(format!("{} works on RGB; evaluate it with --protocol rgb (or p2)", network.kind)),
     }
+}
+
+/// Upscales a protocol's LR input with a network ([`upscale_colour`] on the whole image). An
+/// RGB model cannot be scored on the Y protocol's Y-only input.
+pub fn upscale_lowres(network: &Network, lr: &LowRes, ensemble: bool, device: &Device) -> Result<SuperRes, String> {
+    if let (ColorMode::Rgb, LowRes::Y(_)) = (network.kind.color_mode(), lr) {
+        return Err(format!("{} works on RGB; evaluate it with --protocol rgb (or p2)", network.kind));
+    }
+    let out = upscale_colour(network, lr.planes(), |p| run_planes_ensemble(network, p, ensemble, device));
+    Ok(match lr {
+        LowRes::Y(_) => SuperRes::Y(out.into_iter().next().expect("one plane")),
+        LowRes::Rgb(_) => SuperRes::Rgb(replicate(&out)),
+    })
 }
 
 /// Scores a network (or MATLAB bicubic, `None`) on a folder of HR images as the papers'

@@ -2,10 +2,10 @@
 //! models on RGB, gray kept gray), alpha by bicubic, 8/16-bit kept, and tiled inference in
 //! stripes so that memory follows the tile size, not the image size.
 
-use crate::infer::run_planes_ensemble;
-use crate::models::{ColorMode, Network};
+use crate::infer::{run_planes_ensemble, upscale_colour};
+use crate::models::Network;
 use burn::prelude::*;
-use sisr_image::color::{rgb_to_ycbcr_planes, saturate_u8, saturate_u16, ycbcr_to_rgb_planes};
+use sisr_image::color::{saturate_u8, saturate_u16};
 use sisr_image::resize::imresize;
 use sisr_image::{Image, Plane, Samples};
 use std::ops::ControlFlow;
@@ -96,26 +96,10 @@ fn network_tiles(net: &Network, planes: &[Plane<f64>], tile: usize, margin: usiz
 }
 
 /// Upscales the colour planes of one stripe (with its margin rows) and returns them on the HR grid.
-fn upscale_colour(up: &Upscaler, planes: Vec<Plane<f64>>, opts: &UpscaleOptions, margin: usize, device: &Device) -> Vec<Plane<f64>> {
-    let net = match up {
-        Upscaler::Bicubic { scale } => return planes.iter().map(|p| imresize(p, *scale as f64)).collect(),
-        Upscaler::Network(net) => net,
-    };
-    let s = net.scale as f64;
-    match (net.kind.color_mode(), planes.len()) {
-        (ColorMode::Y, 1) => network_tiles(net, &planes, opts.tile, margin, opts.ensemble, device),
-        (ColorMode::Y, _) => {
-            let [y, cb, cr] = rgb_to_ycbcr_planes(&[planes[0].clone(), planes[1].clone(), planes[2].clone()]);
-            let y = network_tiles(net, &[y], opts.tile, margin, opts.ensemble, device).remove(0);
-            ycbcr_to_rgb_planes(&[y, imresize(&cb, s), imresize(&cr, s)]).to_vec()
-        }
-        (ColorMode::Rgb, 1) => {
-            let rgb = vec![planes[0].clone(), planes[0].clone(), planes[0].clone()];
-            let out = network_tiles(net, &rgb, opts.tile, margin, opts.ensemble, device);
-            let n = out[0].data.len();
-            vec![Plane::new(out[0].width, out[0].height, (0..n).map(|i| (out[0].data[i] + out[1].data[i] + out[2].data[i]) / 3.0).collect())]
-        }
-        (ColorMode::Rgb, _) => network_tiles(net, &planes, opts.tile, margin, opts.ensemble, device),
+fn upscale_stripe(up: &Upscaler, planes: Vec<Plane<f64>>, opts: &UpscaleOptions, margin: usize, device: &Device) -> Vec<Plane<f64>> {
+    match up {
+        Upscaler::Bicubic { scale } => planes.iter().map(|p| imresize(p, *scale as f64)).collect(),
+        Upscaler::Network(net) => upscale_colour(net, planes, |p| network_tiles(net, p, opts.tile, margin, opts.ensemble, device)),
     }
 }
 
@@ -159,7 +143,7 @@ pub fn upscale_image_until(
         let y1 = (y0 + stripe).min(h);
         let (a, b) = (y0.saturating_sub(margin), (y1 + margin).min(h));
         let planes: Vec<Plane<f64>> = (0..colour).map(|c| channel_rows(img, c, a, b)).collect();
-        let mut hr = upscale_colour(up, planes, opts, margin, device);
+        let mut hr = upscale_stripe(up, planes, opts, margin, device);
         if img.layout.has_alpha() {
             hr.push(imresize(&channel_rows(img, n - 1, a, b), s as f64));
         }

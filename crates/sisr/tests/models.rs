@@ -49,8 +49,8 @@ fn parameter_and_mac_counts_equal_the_spec() {
         assert_eq!(c.params, params, "{name} x{s} params");
         assert_eq!(c.macs_per_lr_pixel, mac_lr, "{name} x{s} MAC/LR px");
         assert_eq!(c.macs_per_hr_pixel, mac_hr, "{name} x{s} MAC/HR px");
-        assert_eq!(c.dcscn_complexity_per_lr_pixel, cplx_lr, "{name} x{s} cplx/LR px");
-        assert_eq!(c.dcscn_complexity_per_hr_pixel, cplx_hr, "{name} x{s} cplx/HR px");
+        assert_eq!(c.table3.per_lr_pixel, cplx_lr, "{name} x{s} cplx/LR px");
+        assert_eq!(c.table3.per_hr_pixel, cplx_hr, "{name} x{s} cplx/HR px");
         // The spec prints GMACs rounded to 0.1 (0.01 below 10), sometimes after an intermediate rounding.
         assert!((c.gmacs_720p - gmacs).abs() <= 0.06, "{name} x{s} GMACs {} vs {gmacs}", c.gmacs_720p);
     }
@@ -107,7 +107,7 @@ fn every_model_runs_forward_with_the_right_shape() {
     for kind in ModelKind::ALL.into_iter().filter(|k| *k != ModelKind::Bicubic) {
         for s in [2, 3, 4] {
             let net = kind.build(s, &dev).unwrap();
-            let c = if kind.color_mode() == sisr::ColorMode::Y { 1 } else { 3 };
+            let c = kind.color_mode().channels();
             let (h, w) = (5, 7);
             let planes: Vec<sisr_image::Plane<f64>> =
                 (0..c).map(|i| sisr_image::Plane::new(w, h, random_input(1, h, w, i as u64).iter().map(|&v| f64::from(v)).collect())).collect();
@@ -152,7 +152,7 @@ fn backward_reaches_every_parameter() {
         let s = 2;
         dev.seed(7);
         let net = common::random_network(kind, s, &dev);
-        let c = if kind.color_mode() == sisr::ColorMode::Y { 1 } else { 3 };
+        let c = kind.color_mode().channels();
         let (h, w) = (8, 8);
         // A batch of images of different colour balance, so that per-image paths (channel
         // attention's pooled descriptor through a ReLU) see more than one input.
@@ -256,7 +256,7 @@ fn ops_devices() -> Vec<Device> {
     devices.into_iter().map(|d| d.autodiff()).collect()
 }
 
-/// sisr's convolution (`blocks::conv_forward`: host kernels on flex, ATen's on LibTorch, each
+/// sisr's convolution (`blocks::Apply` for `Conv2d`: host kernels on flex, ATen's on LibTorch, each
 /// with its own backward) against burn's `Conv2d` on the same device: same values, same
 /// gradients for the input, the weight and the bias, for 1×1, 3×3 and 5×5 kernels, with and
 /// without bias. The 3×3 case is taller than one work band of the flex kernel.
@@ -268,7 +268,7 @@ fn sisr_same_convolution_matches_burns_values_and_gradients() {
 }
 
 fn same_convolution_matches_burn(dev: &Device) {
-    use sisr::models::blocks::{Init, conv, conv_forward};
+    use sisr::models::blocks::{Apply, Init, conv};
     let dev = dev.clone();
     for (i, &(cin, cout, k, bias, h, w)) in [(3, 5, 3, true, 70, 40), (4, 2, 1, true, 6, 9), (2, 3, 5, false, 7, 3), (1, 6, 3, true, 9, 8)].iter().enumerate() {
         dev.seed(11 + i as u64);
@@ -277,7 +277,7 @@ fn same_convolution_matches_burn(dev: &Device) {
         let g = Tensor::<4>::from_data(TensorData::new(random_in(2 * cout, h, w, 9 + i as u64, 0, 7), [2, cout, h, w]), &dev);
         let run = |ours: bool| {
             let x = x.clone().require_grad();
-            let y = if ours { conv_forward(&c, x.clone()) } else { c.forward(x.clone()) };
+            let y = if ours { c.apply(x.clone()) } else { c.forward(x.clone()) };
             let grads = (y.clone() * g.clone()).sum().backward();
             let grad = |t: Option<Tensor<4>>| t.map(|t| t.try_into_vec_as::<f32>().unwrap());
             let bias_grad = c.bias.as_ref().map(|b| b.val().grad(&grads).unwrap().try_into_vec_as::<f32>().unwrap());
@@ -311,7 +311,7 @@ fn sisr_activations_match_burns_values_and_gradients() {
 }
 
 fn activations_match_burn(dev: &Device) {
-    use sisr::models::blocks::{elu, prelu_forward};
+    use sisr::models::blocks::{Apply, elu};
     let dev = dev.clone();
     let shape = [2, 3, 5, 4];
     let values = |seed: u64, span: u64| {
@@ -344,7 +344,7 @@ fn activations_match_burn(dev: &Device) {
         p.alpha = Param::from_tensor(Tensor::<1>::from_data(TensorData::new(slopes.clone(), [slopes.len()]), &dev));
         let run = |ours: bool| {
             let x = x.clone().require_grad();
-            let y = if ours { prelu_forward(&p, x.clone()) } else { p.forward(x.clone()) };
+            let y = if ours { p.apply(x.clone()) } else { p.forward(x.clone()) };
             let grads = (y.clone() * g.clone()).sum().backward();
             let alpha_grad = p.alpha.val().grad(&grads).expect("slope gradient").try_into_vec_as::<f32>().unwrap();
             (vec(y), vec(x.grad(&grads).unwrap()), alpha_grad)
@@ -366,7 +366,7 @@ fn sisr_pixel_shuffle_matches_burns_values_and_gradients() {
 }
 
 fn pixel_shuffle_matches_burn(dev: &Device) {
-    use sisr::models::blocks::shuffle_forward;
+    use sisr::models::blocks::Apply;
     let dev = dev.clone();
     for r in [2, 3] {
         let ps = PixelShuffleConfig::new(r).init();
@@ -376,7 +376,7 @@ fn pixel_shuffle_matches_burn(dev: &Device) {
         let g = Tensor::<4>::from_data(TensorData::new(random_in(1, 1, n, 7 + r as u64, 0, 9), [2, 2, 3 * r, 4 * r]), &dev);
         let run = |ours: bool| {
             let x = x.clone().require_grad();
-            let y = if ours { shuffle_forward(&ps, x.clone()) } else { ps.forward(x.clone()) };
+            let y = if ours { ps.apply(x.clone()) } else { ps.forward(x.clone()) };
             let grads = (y.clone() * g.clone()).sum().backward();
             (y.inner().try_into_vec_as::<f32>().unwrap(), x.grad(&grads).unwrap().try_into_vec_as::<f32>().unwrap())
         };

@@ -31,7 +31,7 @@ fn synthetic_images(dir: &Path, n: usize) {
 }
 
 fn options(root: &Path, out: &str, steps: u64, lr: f64) -> TrainOptions {
-    let mut recipe = Recipe::quick(ModelKind::DcscnCompact);
+    let mut recipe = Recipe::quick(ModelKind::DcscnCompact).unwrap();
     recipe.steps = steps;
     recipe.lr = lr;
     recipe.batch = 4;

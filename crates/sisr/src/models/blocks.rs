@@ -34,21 +34,48 @@ pub fn conv(device: &Device, cin: usize, cout: usize, k: usize, bias: bool, init
     c
 }
 
-/// Applies `c` to `x`. Stride-1 "same" convolutions (every convolution of these networks) run
-/// on sisr's operations, forward and backward (`crate::ops`): host kernels on flex, ATen's on
-/// LibTorch; anything else, and every other backend, goes through burn's `Conv2d`.
-pub fn conv_forward(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let [k, kw] = c.kernel_size;
-    let p = k / 2;
-    let same = k == kw && k % 2 == 1 && c.stride == [1, 1] && c.dilation == [1, 1] && c.groups == 1 && c.padding == PaddingConfig2d::Explicit(p, p, p, p);
-    if !same || !has_sisr_ops(&x) {
-        return c.forward(x);
+/// A layer run on sisr's operations (`crate::ops`): burn's `self.conv.forward(x)` idiom under
+/// another name, since burn's own `forward` would bypass them.
+pub trait Apply {
+    fn apply(&self, x: Tensor<4>) -> Tensor<4>;
+}
+
+/// Stride-1 "same" convolutions (every convolution of these networks) run on sisr's
+/// operations, forward and backward: host kernels on flex, ATen's on LibTorch; anything else,
+/// and every other backend, goes through burn's `Conv2d`.
+impl Apply for Conv2d {
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        let [k, kw] = self.kernel_size;
+        let p = k / 2;
+        let same = k == kw
+            && k % 2 == 1
+            && self.stride == [1, 1]
+            && self.dilation == [1, 1]
+            && self.groups == 1
+            && self.padding == PaddingConfig2d::Explicit(p, p, p, p);
+        if !same || !has_sisr_ops(&x) {
+            return self.forward(x);
+        }
+        let bias = match &self.bias {
+            Some(b) => b.val(),
+            None => Tensor::zeros([self.weight.val().dims()[0]], &x.device()),
+        };
+        crate::ops::conv2d_same(x, self.weight.val(), bias)
     }
-    let bias = match &c.bias {
-        Some(b) => b.val(),
-        None => Tensor::zeros([c.weight.val().dims()[0]], &x.device()),
-    };
-    crate::ops::conv2d_same(x, c.weight.val(), bias)
+}
+
+/// On flex and LibTorch one kernel each way.
+impl Apply for PRelu {
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        if has_sisr_ops(&x) { crate::ops::prelu(x, self.alpha.val()) } else { self.forward(x) }
+    }
+}
+
+/// On flex and LibTorch one kernel each way.
+impl Apply for PixelShuffle {
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        if has_sisr_ops(&x) { crate::ops::pixel_shuffle(x, self.upscale_factor) } else { self.forward(x) }
+    }
 }
 
 /// Whether `x` takes sisr's operations (`crate::ops`): f32 on flex or LibTorch, plain or
@@ -60,16 +87,6 @@ fn has_sisr_ops<const D: usize>(x: &Tensor<D>) -> bool {
     #[cfg(not(feature = "tch"))]
     let libtorch = false;
     x.dtype() == DType::F32 && (device == Device::flex() || libtorch)
-}
-
-/// Applies `p` to `x`; on flex and LibTorch one kernel each way (`crate::ops`).
-pub fn prelu_forward(p: &PRelu, x: Tensor<4>) -> Tensor<4> {
-    if has_sisr_ops(&x) { crate::ops::prelu(x, p.alpha.val()) } else { p.forward(x) }
-}
-
-/// Applies `ps` to `x`; on flex and LibTorch one kernel each way (`crate::ops`).
-pub fn shuffle_forward(ps: &PixelShuffle, x: Tensor<4>) -> Tensor<4> {
-    if has_sisr_ops(&x) { crate::ops::pixel_shuffle(x, ps.upscale_factor) } else { ps.forward(x) }
 }
 
 pub fn prelu(device: &Device, channels: usize, init: f64) -> PRelu {
@@ -99,7 +116,7 @@ impl Upsampler {
     /// `[N, C, H, W] -> [N, C, sH, sW]`
     pub fn forward(&self, mut x: Tensor<4>) -> Tensor<4> {
         for (c, ps) in &self.stages {
-            x = shuffle_forward(ps, conv_forward(c, x));
+            x = ps.apply(c.apply(x));
         }
         x
     }
@@ -138,7 +155,7 @@ impl ChannelAttention {
     }
 
     fn mlp(&self, d: Tensor<4>) -> Tensor<4> {
-        conv_forward(&self.up, relu(conv_forward(&self.down, d)))
+        self.up.apply(relu(self.down.apply(d)))
     }
 
     /// `[N, C, H, W] -> [N, C, 1, 1]` weights in (0, 1).
@@ -171,7 +188,7 @@ impl SpatialAttention {
     /// `[N, C, H, W] -> [N, 1, H, W]` weights in (0, 1).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let pooled = Tensor::cat(vec![x.clone().max_dim(1), x.mean_dim(1)], 1);
-        sigmoid(conv_forward(&self.conv, pooled))
+        sigmoid(self.conv.apply(pooled))
     }
 
     pub fn count(&self, cost: &mut Cost, grid: usize) {

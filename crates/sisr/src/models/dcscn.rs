@@ -8,8 +8,8 @@
 //! ```
 //! Pixel range [0, 255] (C7); every conv runs on the LR grid.
 
-use super::ModelKind;
-use super::blocks::{Dropout, Init, conv, conv_forward, count_conv, prelu, prelu_forward, shuffle_forward};
+use super::blocks::{Apply, Dropout, Init, conv, count_conv, prelu};
+use super::{BICUBIC_RADIUS, ColorMode, Input, ModelKind, Paper, needed};
 use crate::complexity::Cost;
 use crate::train::recipe::{Clip, Loss, Optimizer, Recipe, Schedule};
 use crate::weights::{ForeignLayout, Tensors};
@@ -121,7 +121,7 @@ impl ConvPrelu {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.dropout.forward(prelu_forward(&self.prelu, conv_forward(&self.conv, x)))
+        self.dropout.forward(self.prelu.apply(self.conv.apply(x)))
     }
 }
 
@@ -135,9 +135,26 @@ pub struct Dcscn {
     shuffle: PixelShuffle,
 }
 
-impl Dcscn {
+impl Paper for Dcscn {
+    const COLOR: ColorMode = ColorMode::Y;
+    const INPUT: Input = Input::LrAndBicubic;
+    /// Batch, LR patch side and learning rate of the short CPU recipe.
+    const QUICK: (usize, usize, f64) = (16, 32, 1e-3);
+
+    fn paper_recipe(_: ModelKind) -> Recipe {
+        paper_recipe()
+    }
+
+    fn build(kind: ModelKind, scale: usize, device: &Device) -> Self {
+        match kind {
+            ModelKind::DcscnCompact => DcscnConfig::compact(scale),
+            _ => DcscnConfig::new(scale),
+        }
+        .init(device)
+    }
+
     /// `lr`: `[N, 1, H, W]`, `bicubic`: `[N, 1, sH, sW]` (MATLAB bicubic of `lr`), both [0, 255].
-    pub fn forward(&self, lr: Tensor<4>, bicubic: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, lr: Tensor<4>, bicubic: Option<Tensor<4>>) -> Tensor<4> {
         let mut h = lr;
         let mut skips = Vec::with_capacity(self.feature.len());
         for layer in &self.feature {
@@ -147,15 +164,39 @@ impl Dcscn {
         let features = Tensor::cat(skips, 1); // [N, Σf, H, W]
         let a = self.a1.forward(features.clone()); // [N, A, H, W]
         let b = self.b2.forward(self.b1.forward(features)); // [N, B, H, W]
-        let residual = conv_forward(&self.l, Tensor::cat(vec![a, b], 1)); // [N, s², H, W]
-        shuffle_forward(&self.shuffle, residual) + bicubic // [N, 1, sH, sW]
+        let residual = self.l.apply(Tensor::cat(vec![a, b], 1)); // [N, s², H, W]
+        self.shuffle.apply(residual) + needed(bicubic) // [N, 1, sH, sW]
     }
 
-    pub fn count(&self, cost: &mut Cost) {
+    fn count(&self, cost: &mut Cost, _scale: usize) {
         for layer in self.feature.iter().chain([&self.a1, &self.b1, &self.b2]) {
             count_conv(cost, &layer.conv, 1, true);
         }
         count_conv(cost, &self.l, 1, false);
+    }
+
+    /// The 3×3 feature layers, B2 and L's kernel on the LR grid, then the bicubic skip.
+    fn receptive_radius(&self, _scale: usize) -> usize {
+        let [_, _, k, _] = self.l.weight.lazy_shape().dims();
+        self.feature.len() + 1 + k / 2 + BICUBIC_RADIUS
+    }
+}
+
+/// DCSCN Table 3's complexity measure (conv weights + biases + activations per pixel), which
+/// `sisr info` reports for every model beside the multiply-adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Table3Complexity {
+    #[serde(rename = "dcscn_complexity_per_lr_pixel")]
+    pub per_lr_pixel: u64,
+    #[serde(rename = "dcscn_complexity_per_hr_pixel")]
+    pub per_hr_pixel: u64,
+}
+
+impl Table3Complexity {
+    /// From a [`Cost`]'s per-LR-pixel count at `scale`.
+    pub fn new(cost: &Cost, scale: usize) -> Self {
+        let s2 = (scale * scale) as f64;
+        Table3Complexity { per_lr_pixel: cost.table3, per_hr_pixel: (cost.table3 as f64 / s2).round() as u64 }
     }
 }
 
@@ -179,9 +220,6 @@ pub fn paper_recipe() -> Recipe {
         seed: 1,
     }
 }
-
-/// The short CPU recipe's batch, LR patch side and learning rate.
-pub const QUICK: (usize, usize, f64) = (16, 32, 1e-3);
 
 /// The DCSCN authors' TF checkpoint layout (`conv0/conv_W`, …, `L/conv_W`; HWIO kernels),
 /// imported into this module tree.

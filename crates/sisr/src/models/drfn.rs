@@ -8,9 +8,10 @@
 //! RAG: X_m = X_{m−1} + conv3(ReLU(conv3(X_{m−1}))), m = 1..M;  C = X_M ⊙ CA(X_M);  F = C ⊙ SA(C) + F_{g−1}
 //! ```
 
-use super::blocks::{CamPool, ChannelAttention, Init, SpatialAttention, Upsampler, conv, conv_forward, count_conv, mean_shift};
+use super::blocks::{Apply, CamPool, ChannelAttention, Init, SpatialAttention, Upsampler, conv, count_conv, mean_shift};
+use super::{ColorMode, Input, ModelKind, Paper};
 use crate::complexity::Cost;
-use crate::train::recipe::{Clip, Loss, Optimizer, Recipe, Schedule};
+use crate::train::recipe::Recipe;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
@@ -61,7 +62,6 @@ impl DrfnConfig {
             upsampler: Upsampler::new(device, f, self.scale, self.two_step_x4, init),
             tail: conv(device, f, 3, 3, true, init),
             rgb_range: self.rgb_range,
-            scale: self.scale,
             fuse_shallow: self.fuse_shallow,
         }
     }
@@ -98,10 +98,10 @@ impl Rag {
     fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let mut x = input.clone();
         for b in &self.blocks {
-            x = x.clone() + conv_forward(&b.conv2, relu(conv_forward(&b.conv1, x)));
+            x = x.clone() + b.conv2.apply(relu(b.conv1.apply(x)));
         }
         if let Some(t) = &self.tail {
-            x = conv_forward(t, x);
+            x = t.apply(x);
         }
         let c = x.clone() * self.ca.forward(x); // channel attention, [N, C, 1, 1] broadcast
         let s = c.clone() * self.sa.forward(c); // spatial attention, [N, 1, H, W] broadcast
@@ -130,14 +130,32 @@ pub struct Drfn {
     pub upsampler: Upsampler,
     pub tail: Conv2d,
     rgb_range: f64,
-    scale: usize,
     fuse_shallow: bool,
 }
 
-impl Drfn {
+impl Paper for Drfn {
+    const COLOR: ColorMode = ColorMode::Rgb;
+    const INPUT: Input = Input::Lr;
+    /// Batch, LR patch side and learning rate of the short CPU recipe.
+    const QUICK: (usize, usize, f64) = (8, 32, 2e-4);
+
+    fn paper_recipe(_: ModelKind) -> Recipe {
+        paper_recipe()
+    }
+
+    /// DRFN-5m is G16 M4, the paper's 5.2M-parameter budget.
+    fn build(kind: ModelKind, scale: usize, device: &Device) -> Self {
+        let config = DrfnConfig::new(scale);
+        match kind {
+            ModelKind::Drfn5m => config.with_blocks(4),
+            _ => config,
+        }
+        .init(device)
+    }
+
     /// `lr`: `[N, 3, H, W]` RGB in [0, rgb_range] → `[N, 3, sH, sW]`.
-    pub fn forward(&self, lr: Tensor<4>) -> Tensor<4> {
-        let f0 = conv_forward(&self.head, mean_shift(lr, self.rgb_range, -1.0)); // [N, 64, H, W]
+    fn forward(&self, lr: Tensor<4>, _bicubic: Option<Tensor<4>>) -> Tensor<4> {
+        let f0 = self.head.apply(mean_shift(lr, self.rgb_range, -1.0)); // [N, 64, H, W]
         let mut features = vec![f0.clone()];
         for g in &self.groups {
             let next = g.forward(features.last().unwrap().clone());
@@ -150,16 +168,16 @@ impl Drfn {
             .enumerate()
             .map(|(i, (pair_conv, sa))| {
                 let g = first + i;
-                let p = conv_forward(pair_conv, Tensor::cat(vec![features[g].clone(), features[g + 1].clone()], 1)); // [N, 64, H, W]
+                let p = pair_conv.apply(Tensor::cat(vec![features[g].clone(), features[g + 1].clone()], 1)); // [N, 64, H, W]
                 p.clone() * sa.forward(p)
             })
             .collect();
-        let f_ff = conv_forward(&self.fusion, Tensor::cat(fused, 1)); // [N, 64·pairs → 64, H, W]
+        let f_ff = self.fusion.apply(Tensor::cat(fused, 1)); // [N, 64·pairs → 64, H, W]
         let f_df = features.pop().unwrap() + f_ff + f0;
-        mean_shift(conv_forward(&self.tail, self.upsampler.forward(f_df)), self.rgb_range, 1.0) // [N, 3, sH, sW]
+        mean_shift(self.tail.apply(self.upsampler.forward(f_df)), self.rgb_range, 1.0) // [N, 3, sH, sW]
     }
 
-    pub fn count(&self, cost: &mut Cost) {
+    fn count(&self, cost: &mut Cost, scale: usize) {
         count_conv(cost, &self.head, 1, false);
         for g in &self.groups {
             g.count(cost);
@@ -170,30 +188,24 @@ impl Drfn {
         }
         count_conv(cost, &self.fusion, 1, false);
         self.upsampler.count(cost);
-        count_conv(cost, &self.tail, self.scale * self.scale, false);
+        count_conv(cost, &self.tail, scale * scale, false);
+    }
+
+    /// The convolutions only: head, each group's blocks, tail conv, attention convs, then the
+    /// upsampler and the output conv.
+    fn receptive_radius(&self, _scale: usize) -> usize {
+        1 + self.groups.iter().map(|g| 2 * g.blocks.len() + 3 + usize::from(g.tail.is_some())).sum::<usize>() + 3 + 3
+    }
+
+    /// Channel attention averages over the whole input, so a tile sees other statistics than
+    /// the image.
+    fn tiles_exactly(&self) -> bool {
+        false
     }
 }
 
-/// The paper's recipe (SPEC §3.1): L1, Adam (0.9, 0.99) 1e-4 halved every 1,000 epochs of
-/// 1,000 steps, batch 16 of 48×48 LR patches.
+/// The paper's recipe (SPEC §3.1): EDSR's code with Adam β2 0.99, the lr halved every 1,000
+/// epochs, 2,000 epochs.
 pub fn paper_recipe() -> Recipe {
-    Recipe {
-        name: "paper".into(),
-        loss: Loss::L1,
-        optimizer: Optimizer::Adam { beta1: 0.9, beta2: 0.99, epsilon: 1e-8 },
-        lr: 1e-4,
-        weight_decay: 0.0,
-        bias_lr_mult: 1.0,
-        schedule: Schedule::Step { every: 1_000_000, gamma: 0.5 },
-        clip: Clip::None,
-        batch: 16,
-        patch: 48,
-        steps: 2_000_000,
-        val_every: 1000,
-        scales: vec![],
-        seed: 1,
-    }
+    Recipe::edsr_code(0.99, 1_000_000, 2_000_000)
 }
-
-/// The short CPU recipe's batch, LR patch side and learning rate.
-pub const QUICK: (usize, usize, f64) = (8, 32, 2e-4);

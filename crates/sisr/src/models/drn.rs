@@ -7,9 +7,10 @@
 //!                                         Z_{k+1} = concat(Z_k + t[:D_k], t[D_k:])
 //! ```
 
-use super::blocks::{Init, Upsampler, conv, conv_forward, count_conv, elu, mean_shift};
+use super::blocks::{Apply, Init, Upsampler, conv, count_conv, elu, mean_shift};
+use super::{ColorMode, Input, ModelKind, Paper};
 use crate::complexity::Cost;
-use crate::train::recipe::{Clip, Loss, Optimizer, Recipe, Schedule};
+use crate::train::recipe::Recipe;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
@@ -60,7 +61,6 @@ impl DrnConfig {
             elu_alpha: self.elu_alpha,
             rd_last_act: self.rd_last_act,
             rgb_range: self.rgb_range,
-            scale: self.scale,
         }
     }
 }
@@ -106,38 +106,56 @@ pub struct Drn {
     elu_alpha: f64,
     rd_last_act: bool,
     rgb_range: f64,
-    scale: usize,
 }
 
 impl Drn {
     fn rdb(&self, b: &Rdb, z: Tensor<4>) -> Tensor<4> {
         let d = z.dims()[1];
-        let t = elu(conv_forward(&b.reduce, z.clone()), self.elu_alpha); // [N, W, H, W]
-        let t = elu(conv_forward(&b.conv, t), self.elu_alpha); // [N, W, H, W]
-        let mut t = conv_forward(&b.expand, t); // [N, D+d, H, W]
+        let t = elu(b.reduce.apply(z.clone()), self.elu_alpha); // [N, W, H, W]
+        let t = elu(b.conv.apply(t), self.elu_alpha); // [N, W, H, W]
+        let mut t = b.expand.apply(t); // [N, D+d, H, W]
         if self.rd_last_act {
             t = elu(t, self.elu_alpha);
         }
         let growth = t.dims()[1] - d;
         Tensor::cat(vec![z + t.clone().narrow(1, 0, d), t.narrow(1, d, growth)], 1) // [N, D+d, H, W]
     }
+}
+
+impl Paper for Drn {
+    const COLOR: ColorMode = ColorMode::Rgb;
+    const INPUT: Input = Input::Lr;
+    /// Batch, LR patch side and learning rate of the short CPU recipe.
+    const QUICK: (usize, usize, f64) = (8, 32, 2e-4);
+
+    fn paper_recipe(kind: ModelKind) -> Recipe {
+        paper_recipe(kind == ModelKind::DrnPlus)
+    }
+
+    fn build(kind: ModelKind, scale: usize, device: &Device) -> Self {
+        match kind {
+            ModelKind::DrnPlus => DrnConfig::plus(scale),
+            _ => DrnConfig::new(scale),
+        }
+        .init(device)
+    }
 
     /// `lr`: `[N, 3, H, W]` RGB in [0, rgb_range] → `[N, 3, sH, sW]`.
-    pub fn forward(&self, lr: Tensor<4>) -> Tensor<4> {
-        let y0 = conv_forward(&self.lfe, mean_shift(lr, self.rgb_range, -1.0)); // [N, 64, H, W]
+    fn forward(&self, lr: Tensor<4>, _bicubic: Option<Tensor<4>>) -> Tensor<4> {
+        let y0 = self.lfe.apply(mean_shift(lr, self.rgb_range, -1.0)); // [N, 64, H, W]
         let mut y = y0.clone();
         for g in &self.groups {
             let mut z = y.clone();
             for b in &g.blocks {
                 z = self.rdb(b, z); // [N, 64 + 8k, H, W]
             }
-            y = elu(conv_forward(&g.fuse, z), self.elu_alpha) + y; // [N, 64, H, W]
+            y = elu(g.fuse.apply(z), self.elu_alpha) + y; // [N, 64, H, W]
         }
         let hr = self.upsampler.forward(y + y0); // [N, 64, sH, sW]
-        mean_shift(conv_forward(&self.output, hr), self.rgb_range, 1.0) // [N, 3, sH, sW]
+        mean_shift(self.output.apply(hr), self.rgb_range, 1.0) // [N, 3, sH, sW]
     }
 
-    pub fn count(&self, cost: &mut Cost) {
+    fn count(&self, cost: &mut Cost, scale: usize) {
         count_conv(cost, &self.lfe, 1, false);
         for g in &self.groups {
             for b in &g.blocks {
@@ -148,30 +166,17 @@ impl Drn {
             count_conv(cost, &g.fuse, 1, true);
         }
         self.upsampler.count(cost);
-        count_conv(cost, &self.output, self.scale * self.scale, false);
+        count_conv(cost, &self.output, scale * scale, false);
+    }
+
+    /// LFE, one 3×3 per distilling block, the upsampler's conv and the output conv.
+    fn receptive_radius(&self, _scale: usize) -> usize {
+        1 + self.groups.iter().map(|g| g.blocks.len()).sum::<usize>() + 2
     }
 }
 
-/// The paper's recipe (SPEC §3.1): L1, Adam 1e-4 halved every 200 epochs of 1,000 steps,
-/// batch 16 of 48×48 LR patches; DRN ≈ 800 epochs, DRN+ ≈ 300.
+/// The paper's recipe (SPEC §3.1): EDSR's code, the lr halved every 200 epochs; DRN ≈ 800
+/// epochs, DRN+ ≈ 300.
 pub fn paper_recipe(plus: bool) -> Recipe {
-    Recipe {
-        name: "paper".into(),
-        loss: Loss::L1,
-        optimizer: Optimizer::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
-        lr: 1e-4,
-        weight_decay: 0.0,
-        bias_lr_mult: 1.0,
-        schedule: Schedule::Step { every: 200_000, gamma: 0.5 },
-        clip: Clip::None,
-        batch: 16,
-        patch: 48,
-        steps: if plus { 300_000 } else { 800_000 },
-        val_every: 1000,
-        scales: vec![],
-        seed: 1,
-    }
+    Recipe::edsr_code(0.999, 200_000, if plus { 300_000 } else { 800_000 })
 }
-
-/// The short CPU recipe's batch, LR patch side and learning rate.
-pub const QUICK: (usize, usize, f64) = (8, 32, 2e-4);

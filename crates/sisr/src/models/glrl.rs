@@ -11,7 +11,8 @@
 //! ```
 //! Pixel range [0, 1] inside the network (`im2double`); the interface is [0, 255].
 
-use super::blocks::{Init, conv, conv_forward, count_conv, prelu, prelu_forward};
+use super::blocks::{Apply, Init, conv, count_conv, prelu};
+use super::{BICUBIC_RADIUS, ColorMode, Input, ModelKind, Paper, needed};
 use crate::complexity::Cost;
 use crate::train::recipe::{Clip, Loss, Optimizer, Recipe, Schedule};
 use burn::module::Param;
@@ -65,7 +66,7 @@ impl PreActConv {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        conv_forward(&self.conv, prelu_forward(&self.prelu, x))
+        self.conv.apply(self.prelu.apply(x))
     }
 
     fn count(&self, cost: &mut Cost, grid: usize) {
@@ -115,12 +116,30 @@ pub struct Glrl {
     pub output_weights: Param<Tensor<1>>,
 }
 
-impl Glrl {
-    /// `bicubic`: `[N, 1, sH, sW]` MATLAB bicubic of the LR Y, [0, 255] → `[N, 1, sH, sW]`.
-    pub fn forward(&self, bicubic: Tensor<4>) -> Tensor<4> {
-        let input = bicubic.div_scalar(255.0);
-        let mut x = self.fe2.forward(conv_forward(&self.fe1, input.clone())); // [N, F, sH, sW]
-        let n = self.blocks.len();
+impl Paper for Glrl {
+    const COLOR: ColorMode = ColorMode::Y;
+    const INPUT: Input = Input::Bicubic;
+    /// Batch, HR patch side and learning rate of the short CPU recipe.
+    const QUICK: (usize, usize, f64) = (16, 31, 0.1);
+
+    fn paper_recipe(_: ModelKind) -> Recipe {
+        paper_recipe()
+    }
+
+    /// One network serves every scale.
+    fn build(kind: ModelKind, _scale: usize, device: &Device) -> Self {
+        let config = GlrlConfig::new();
+        match kind {
+            ModelKind::Glrl128 => config.with_filters(128),
+            _ => config,
+        }
+        .init(device)
+    }
+
+    /// Reads only `bicubic`: `[N, 1, sH, sW]` MATLAB bicubic of the LR Y, [0, 255] → `[N, 1, sH, sW]`.
+    fn forward(&self, _lr: Tensor<4>, bicubic: Option<Tensor<4>>) -> Tensor<4> {
+        let input = needed(bicubic).div_scalar(255.0);
+        let mut x = self.fe2.forward(self.fe1.apply(input.clone())); // [N, F, sH, sW]
         let weights = self.output_weights.val();
         let mut out: Option<Tensor<4>> = None;
         for (u, block) in self.blocks.iter().enumerate() {
@@ -133,11 +152,10 @@ impl Glrl {
                 None => weighted,
             });
         }
-        debug_assert!(n > 0);
         out.expect("GLRL has at least one block").mul_scalar(255.0)
     }
 
-    pub fn count(&self, cost: &mut Cost, scale: usize) {
+    fn count(&self, cost: &mut Cost, scale: usize) {
         let grid = scale * scale;
         count_conv(cost, &self.fe1, grid, false);
         self.fe2.count(cost, grid);
@@ -146,6 +164,11 @@ impl Glrl {
             self.rec1.count(cost, grid);
             self.rec2.count(cost, grid);
         }
+    }
+
+    /// On the HR grid: FE 2, each LRB's deep branch 4, REC 2.
+    fn receptive_radius(&self, scale: usize) -> usize {
+        (4 + 4 * self.blocks.len()).div_ceil(scale) + BICUBIC_RADIUS
     }
 }
 
@@ -170,6 +193,3 @@ pub fn paper_recipe() -> Recipe {
         seed: 1,
     }
 }
-
-/// The short CPU recipe's batch, HR patch side and learning rate.
-pub const QUICK: (usize, usize, f64) = (16, 31, 0.1);

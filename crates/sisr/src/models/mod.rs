@@ -1,4 +1,6 @@
-//! The networks of the four papers, chosen from an explicit [`ModelKind`].
+//! The networks of the four papers, chosen from an explicit [`ModelKind`]. Everything
+//! particular to a paper lives in its file, behind the [`Paper`] trait; this file only maps
+//! each kind to its paper.
 
 pub mod blocks;
 pub mod dcscn;
@@ -6,7 +8,10 @@ pub mod drfn;
 pub mod drn;
 pub mod glrl;
 
+pub use dcscn::Table3Complexity;
+
 use crate::complexity::{Complexity, Cost};
+use crate::train::recipe::Recipe;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use sisr_image::Protocol;
@@ -19,6 +24,65 @@ pub enum ColorMode {
     Rgb,
 }
 
+impl ColorMode {
+    /// The planes the network reads and writes.
+    pub fn channels(self) -> usize {
+        match self {
+            ColorMode::Y => 1,
+            ColorMode::Rgb => 3,
+        }
+    }
+}
+
+/// What a network reads (on [0, 255]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// The LR image.
+    Lr,
+    /// The LR image and its MATLAB bicubic upscale (a bicubic skip).
+    LrAndBicubic,
+    /// Only the bicubic upscale of the LR: every conv runs on the HR grid, and training patches
+    /// are measured there.
+    Bicubic,
+}
+
+/// How far the MATLAB bicubic kernel reaches (LR pixels): a bicubic input adds it to a
+/// network's receptive radius.
+pub(crate) const BICUBIC_RADIUS: usize = 2;
+
+/// Everything particular to one paper's network, implemented in that paper's file.
+pub trait Paper: Sized {
+    const COLOR: ColorMode;
+    const INPUT: Input;
+    /// Scales a trained model can serve.
+    const SCALES: &'static [usize] = &[2, 3, 4];
+    /// The short CPU recipe's batch, patch side (LR grid; HR grid for [`Input::Bicubic`]) and
+    /// learning rate.
+    const QUICK: (usize, usize, f64);
+
+    /// The paper's recipe (SPEC §3.1) for `kind`, one of this paper's variants.
+    fn paper_recipe(kind: ModelKind) -> Recipe;
+    /// `kind` (one of this paper's variants) at `scale` with fresh weights.
+    fn build(kind: ModelKind, scale: usize, device: &Device) -> Self;
+    /// `lr`: `[N, C, H, W]`; `bicubic`: its MATLAB bicubic upscale `[N, C, sH, sW]`, given when
+    /// [`Paper::INPUT`] asks for it; both on [0, 255]. Returns `[N, C, sH, sW]`.
+    fn forward(&self, lr: Tensor<4>, bicubic: Option<Tensor<4>>) -> Tensor<4>;
+    /// Adds the per-LR-pixel cost of one forward pass at `scale`.
+    fn count(&self, cost: &mut Cost, scale: usize);
+    /// How far (in LR pixels) an output pixel can see into its input, bicubic input included:
+    /// tiles overlapping by this much give the whole-image result when [`Paper::tiles_exactly`].
+    fn receptive_radius(&self, scale: usize) -> usize;
+    /// Whether overlapping tiles give the whole-image result (false where a layer pools over
+    /// the whole input).
+    fn tiles_exactly(&self) -> bool {
+        true
+    }
+}
+
+/// The bicubic input of a network whose [`Paper::INPUT`] needs it.
+pub(crate) fn needed(bicubic: Option<Tensor<4>>) -> Tensor<4> {
+    bicubic.expect("this network needs the bicubic upscale of its input")
+}
 /// Every model the toolkit knows, with its paper configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ModelKind {
@@ -42,6 +106,9 @@ pub enum ModelKind {
     Glrl128,
 }
 
+/// The network with the fewest parameters (c-DCSCN, 0.18M at x2): what unit tests train.
+pub const SMALLEST: ModelKind = ModelKind::DcscnCompact;
+
 /// Sees each parameter of a [`Network`] with its module-tree name ([`Network::visit_named`]).
 pub trait NamedVisitor {
     fn param<const D: usize>(&mut self, name: &str, param: &Param<Tensor<D>>);
@@ -55,6 +122,31 @@ pub trait NamedMapper {
 /// The foreign checkpoint layout `tensors` are in, if a paper's file recognises one.
 pub fn foreign_layout(tensors: &crate::weights::Tensors) -> Option<crate::weights::ForeignLayout> {
     dcscn::is_authors_layout(tensors).then_some(dcscn::AUTHORS_LAYOUT)
+}
+
+/// Runs `$body` with `$P` the [`Paper`] type of a network kind, `$bicubic` for bicubic.
+macro_rules! by_paper {
+    ($kind:expr, $P:ident => $body:expr, bicubic => $bicubic:expr) => {
+        match $kind {
+            ModelKind::Bicubic => $bicubic,
+            ModelKind::Dcscn | ModelKind::DcscnCompact => {
+                type $P = dcscn::Dcscn;
+                $body
+            }
+            ModelKind::Drn | ModelKind::DrnPlus => {
+                type $P = drn::Drn;
+                $body
+            }
+            ModelKind::Drfn | ModelKind::Drfn5m => {
+                type $P = drfn::Drfn;
+                $body
+            }
+            ModelKind::Glrl | ModelKind::Glrl128 => {
+                type $P = glrl::Glrl;
+                $body
+            }
+        }
+    };
 }
 
 impl ModelKind {
@@ -90,18 +182,17 @@ impl ModelKind {
     }
 
     pub fn color_mode(self) -> ColorMode {
-        match self {
-            ModelKind::Bicubic | ModelKind::Dcscn | ModelKind::DcscnCompact | ModelKind::Glrl | ModelKind::Glrl128 => ColorMode::Y,
-            ModelKind::Drn | ModelKind::DrnPlus | ModelKind::Drfn | ModelKind::Drfn5m => ColorMode::Rgb,
-        }
+        by_paper!(self, P => P::COLOR, bicubic => ColorMode::Y)
+    }
+
+    /// What the network reads; bicubic reads the LR.
+    pub fn input(self) -> Input {
+        by_paper!(self, P => P::INPUT, bicubic => Input::Lr)
     }
 
     /// Scales a trained model of this kind can serve.
     pub fn scales(self) -> &'static [usize] {
-        match self {
-            ModelKind::Bicubic => &[2, 3, 4, 5, 6, 7, 8],
-            _ => &[2, 3, 4],
-        }
+        by_paper!(self, P => P::SCALES, bicubic => &[2, 3, 4, 5, 6, 7, 8])
     }
 
     /// The protocol of the paper's tables: Y for the Y-channel papers, P1 (RCAN) for RGB.
@@ -112,50 +203,35 @@ impl ModelKind {
         }
     }
 
-    /// Whether the network takes the bicubic upscale of its input (DCSCN skip, GLRL input).
+    /// Whether the network takes the bicubic upscale of its input.
     pub fn uses_bicubic(self) -> bool {
-        matches!(self, ModelKind::Bicubic | ModelKind::Dcscn | ModelKind::DcscnCompact | ModelKind::Glrl | ModelKind::Glrl128)
+        self.input() != Input::Lr
     }
 
-    /// Whether the network takes the LR image itself (DCSCN, DRN, DRFN); GLRL takes only the
-    /// bicubic upscale, so its patches are measured on the HR grid.
+    /// Whether the network takes the LR image itself; otherwise its patches are measured on
+    /// the HR grid.
     pub fn takes_lr(self) -> bool {
-        !matches!(self, ModelKind::Glrl | ModelKind::Glrl128)
+        self.input() != Input::Bicubic
     }
 
-    /// The paper's training recipe (SPEC §3.1), from the model's file.
-    pub fn paper_recipe(self) -> crate::train::recipe::Recipe {
-        match self {
-            ModelKind::Dcscn | ModelKind::DcscnCompact | ModelKind::Bicubic => dcscn::paper_recipe(),
-            ModelKind::Drn | ModelKind::DrnPlus => drn::paper_recipe(self == ModelKind::DrnPlus),
-            ModelKind::Drfn | ModelKind::Drfn5m => drfn::paper_recipe(),
-            ModelKind::Glrl | ModelKind::Glrl128 => glrl::paper_recipe(),
-        }
+    /// The paper's training recipe (SPEC §3.1); `None` for bicubic.
+    pub fn paper_recipe(self) -> Option<Recipe> {
+        by_paper!(self, P => Some(P::paper_recipe(self)), bicubic => None)
     }
 
-    /// The short CPU recipe's batch, patch side and learning rate, from the model's file.
-    pub fn quick_settings(self) -> (usize, usize, f64) {
-        match self {
-            ModelKind::Dcscn | ModelKind::DcscnCompact | ModelKind::Bicubic => dcscn::QUICK,
-            ModelKind::Drn | ModelKind::DrnPlus => drn::QUICK,
-            ModelKind::Drfn | ModelKind::Drfn5m => drfn::QUICK,
-            ModelKind::Glrl | ModelKind::Glrl128 => glrl::QUICK,
-        }
+    /// The short CPU recipe's batch, patch side and learning rate; `None` for bicubic.
+    pub fn quick_settings(self) -> Option<(usize, usize, f64)> {
+        by_paper!(self, P => Some(P::QUICK), bicubic => None)
     }
 
     /// Builds the network with fresh weights; `None` for bicubic.
     pub fn build(self, scale: usize, device: &Device) -> Option<Network> {
-        use dcscn::DcscnConfig;
         let net = match self {
             ModelKind::Bicubic => return None,
-            ModelKind::Dcscn => Net::Dcscn(DcscnConfig::new(scale).init(device)),
-            ModelKind::DcscnCompact => Net::Dcscn(DcscnConfig::compact(scale).init(device)),
-            ModelKind::Drn => Net::Drn(drn::DrnConfig::new(scale).init(device)),
-            ModelKind::DrnPlus => Net::Drn(drn::DrnConfig::plus(scale).init(device)),
-            ModelKind::Drfn => Net::Drfn(drfn::DrfnConfig::new(scale).init(device)),
-            ModelKind::Drfn5m => Net::Drfn(drfn::DrfnConfig::new(scale).with_blocks(4).init(device)),
-            ModelKind::Glrl => Net::Glrl(glrl::GlrlConfig::new().init(device)),
-            ModelKind::Glrl128 => Net::Glrl(glrl::GlrlConfig::new().with_filters(128).init(device)),
+            ModelKind::Dcscn | ModelKind::DcscnCompact => Net::Dcscn(dcscn::Dcscn::build(self, scale, device)),
+            ModelKind::Drn | ModelKind::DrnPlus => Net::Drn(drn::Drn::build(self, scale, device)),
+            ModelKind::Drfn | ModelKind::Drfn5m => Net::Drfn(drfn::Drfn::build(self, scale, device)),
+            ModelKind::Glrl | ModelKind::Glrl128 => Net::Glrl(glrl::Glrl::build(self, scale, device)),
         };
         Some(Network { kind: self, scale, net })
     }
@@ -210,35 +286,20 @@ pub struct Network {
 
 impl Network {
     /// `lr`: `[N, C, H, W]` on [0, 255] (C = 1 for Y models, 3 for RGB); `bicubic`: its MATLAB
-    /// bicubic upscale `[N, C, sH, sW]`, required by the Y models. Returns `[N, C, sH, sW]`.
+    /// bicubic upscale `[N, C, sH, sW]`, required by the models that read it
+    /// ([`ModelKind::uses_bicubic`]). Returns `[N, C, sH, sW]`.
     pub fn forward(&self, lr: Tensor<4>, bicubic: Option<Tensor<4>>) -> Tensor<4> {
-        let need = || bicubic.clone().expect("this network needs the bicubic upscale of its input");
-        match &self.net {
-            Net::Dcscn(m) => m.forward(lr, need()),
-            Net::Glrl(m) => m.forward(need()),
-            Net::Drn(m) => m.forward(lr),
-            Net::Drfn(m) => m.forward(lr),
-        }
+        with_module!(&self.net, m => m.forward(lr, bicubic))
     }
 
-    /// How far (in LR pixels) an output pixel can see into its input, bicubic skip included:
-    /// tiles overlapping by this much give the whole-image result. DRFN's channel attention
-    /// pools globally, so for it this covers the convolutions only.
+    /// How far (in LR pixels) an output pixel can see into its input ([`Paper::receptive_radius`]).
     pub fn receptive_radius(&self) -> usize {
-        const BICUBIC: usize = 2;
-        let s = self.scale;
-        match &self.net {
-            Net::Dcscn(m) => m.feature.len() + 1 + BICUBIC,
-            Net::Glrl(m) => (4 + 4 * m.blocks.len()).div_ceil(s) + BICUBIC,
-            Net::Drn(m) => 1 + m.groups.iter().map(|g| g.blocks.len()).sum::<usize>() + 2,
-            Net::Drfn(m) => 1 + m.groups.iter().map(|g| 2 * g.blocks.len() + 3 + usize::from(g.tail.is_some())).sum::<usize>() + 3 + 3,
-        }
+        with_module!(&self.net, m => m.receptive_radius(self.scale))
     }
 
-    /// Whether overlapping tiles give the whole-image result. DRFN's channel attention averages
-    /// over the whole input, so a tile sees other statistics than the image.
+    /// Whether overlapping tiles give the whole-image result ([`Paper::tiles_exactly`]).
     pub fn tiles_exactly(&self) -> bool {
-        !matches!(self.net, Net::Drfn(_))
+        with_module!(&self.net, m => m.tiles_exactly())
     }
 
     pub fn num_params(&self) -> usize {
@@ -247,12 +308,7 @@ impl Network {
 
     pub fn complexity(&self) -> Complexity {
         let mut cost = Cost::default();
-        match &self.net {
-            Net::Dcscn(m) => m.count(&mut cost),
-            Net::Drn(m) => m.count(&mut cost),
-            Net::Drfn(m) => m.count(&mut cost),
-            Net::Glrl(m) => m.count(&mut cost, self.scale),
-        }
+        with_module!(&self.net, m => m.count(&mut cost, self.scale));
         Complexity::new(self.kind.name(), self.scale, self.num_params(), cost)
     }
 

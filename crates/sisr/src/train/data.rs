@@ -4,14 +4,14 @@
 //! resumed run sees exactly the batches it would have seen; a background thread prepares
 //! batches ahead of the trainer.
 
-use crate::models::{ColorMode, ModelKind};
+use crate::models::ModelKind;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use sisr_image::io::{list_images, open};
-use sisr_image::protocol::{color_planes_u8, metric_y};
-use sisr_image::resize::{imresize, modcrop};
-use sisr_image::{DecodeLimits, Plane, Protocol};
+use sisr_image::protocol::{LowRes, bicubic, color_planes_u8, make_lr, metric_y, replicate};
+use sisr_image::resize::modcrop;
+use sisr_image::{DecodeLimits, Plane};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -56,7 +56,7 @@ impl TrainSet {
         for d in dirs {
             files.extend(list_images(d)?);
         }
-        let color = kind.color_mode();
+        let protocol = kind.default_protocol();
         let images: Vec<Vec<Plane<u8>>> = files.par_iter().map(|f| open(f, limits).map(|im| color_planes_u8(&im))).collect::<Result<_, _>>()?;
         let samples = images
             .par_iter()
@@ -66,23 +66,21 @@ impl TrainSet {
                     if hr[0].width / s < 8 || hr[0].height / s < 8 {
                         return None;
                     }
-                    // Y models see the Y protocol's double-precision pipeline, RGB models uint8 LR.
-                    let hr_f: Vec<Plane<f64>> = match color {
-                        ColorMode::Y => vec![metric_y(&hr, Protocol::Y)],
-                        ColorMode::Rgb if hr.len() == 1 => vec![hr[0].to_f64(), hr[0].to_f64(), hr[0].to_f64()],
-                        ColorMode::Rgb => hr.iter().map(|p| p.to_f64()).collect(),
+                    // The protocol of the paper's tables makes the LR: the Y protocol's
+                    // double-precision pipeline for Y models, uint8 RGB for RGB models.
+                    let lr = make_lr(&hr, s, protocol);
+                    let hr_f = match lr {
+                        LowRes::Y(_) => vec![metric_y(&hr, protocol)],
+                        LowRes::Rgb(_) => replicate(&hr).iter().map(|p| p.to_f64()).collect(),
                     };
-                    let lr: Vec<Plane<f64>> = match color {
-                        ColorMode::Y => hr_f.iter().map(|p| imresize(p, 1.0 / s as f64)).collect(),
-                        ColorMode::Rgb => hr_f.iter().map(|p| imresize(&p.map(|v| v as u8), 1.0 / s as f64).to_f64()).collect(),
-                    };
-                    let up = if kind.uses_bicubic() { lr.iter().map(|p| imresize(p, s as f64)).collect() } else { vec![] };
+                    let up = if kind.uses_bicubic() { bicubic(&lr, s).into_planes() } else { vec![] };
+                    let lr = lr.planes();
                     Some(Sample { scale: s, hr: hr_f.iter().map(to_f32).collect(), lr: lr.iter().map(to_f32).collect(), up: up.iter().map(to_f32).collect() })
                 })
             })
             .collect();
         let uses_lr = kind.takes_lr();
-        Ok(TrainSet { samples, channels: if color == ColorMode::Y { 1 } else { 3 }, uses_lr, uses_up: kind.uses_bicubic() })
+        Ok(TrainSet { samples, channels: kind.color_mode().channels(), uses_lr, uses_up: kind.uses_bicubic() })
     }
 
     /// The indices of the samples a `patch` (LR side, or HR side for GLRL) fits in.

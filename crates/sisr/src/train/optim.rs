@@ -145,7 +145,7 @@ pub fn step(network: Network, grads: GradientsParams, recipe: &Recipe, state: &m
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::{ModelKind, NamedVisitor};
+    use crate::models::{NamedVisitor, SMALLEST};
     use crate::train::recipe::{Loss, Schedule};
 
     /// Every parameter's name, values and gradient for a loss of a fresh c-DCSCN x2.
@@ -155,7 +155,7 @@ mod tests {
     fn setup() -> (Network, GradientsParams, Params) {
         let device = crate::default_device().autodiff();
         device.seed(3);
-        let net = ModelKind::DcscnCompact.build(2, &device).unwrap();
+        let net = SMALLEST.build(2, &device).unwrap();
         let lr = Tensor::<4>::from_data(TensorData::new((0..2 * 36).map(|i| (i % 7) as f32 * 30.0).collect::<Vec<_>>(), [2, 1, 6, 6]), &device);
         let up = Tensor::<4>::from_data(TensorData::new((0..2 * 144).map(|i| (i % 11) as f32 * 20.0).collect::<Vec<_>>(), [2, 1, 12, 12]), &device);
         let loss = net.forward(lr, Some(up)).square().mean();
@@ -182,15 +182,7 @@ mod tests {
     }
 
     fn recipe(optimizer: Optimizer, weight_decay: f64, bias_lr_mult: f64, clip: Clip) -> Recipe {
-        Recipe {
-            optimizer,
-            weight_decay,
-            bias_lr_mult,
-            clip,
-            loss: Loss::Mse,
-            schedule: Schedule::Cosine { min_lr: 0.0 },
-            ..Recipe::paper(ModelKind::DcscnCompact)
-        }
+        Recipe { optimizer, weight_decay, bias_lr_mult, clip, loss: Loss::Mse, schedule: Schedule::Cosine { min_lr: 0.0 }, ..Recipe::paper(SMALLEST).unwrap() }
     }
 
     fn close(a: f32, b: f32) -> bool {
@@ -244,7 +236,7 @@ mod tests {
 
     #[test]
     fn schedules_follow_their_formulas() {
-        let base = Recipe::paper(ModelKind::DcscnCompact);
+        let base = Recipe::paper(SMALLEST).unwrap();
         let step = Recipe { lr: 0.1, schedule: Schedule::Step { every: 10, gamma: 0.5 }, ..base.clone() };
         assert_eq!([0, 9, 10, 25].map(|s| step.scheduled_lr(s, 0.0)), [0.1, 0.1, 0.05, 0.025]);
         let cosine = Recipe { lr: 1e-3, steps: 100, schedule: Schedule::Cosine { min_lr: 1e-5 }, ..base.clone() };

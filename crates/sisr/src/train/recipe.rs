@@ -73,22 +73,47 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    /// The paper's recipe of a model (SPEC §3.1), from the model's own file.
-    pub fn paper(kind: ModelKind) -> Recipe {
+    /// The paper's recipe of a network (SPEC §3.1), from the model's own file; `None` for
+    /// bicubic.
+    pub fn paper(kind: ModelKind) -> Option<Recipe> {
         kind.paper_recipe()
     }
 
     /// A short CPU recipe (the paper's loss and optimizer, fewer steps, cosine decay), with the
-    /// batch, patch and learning rate the model's own file chooses.
-    pub fn quick(kind: ModelKind) -> Recipe {
-        let (batch, patch, lr) = kind.quick_settings();
-        Recipe { name: "quick".into(), lr, schedule: Schedule::Cosine { min_lr: lr / 100.0 }, batch, patch, steps: 4000, val_every: 500, ..Recipe::paper(kind) }
+    /// batch, patch and learning rate the model's own file chooses; `None` for bicubic.
+    pub fn quick(kind: ModelKind) -> Option<Recipe> {
+        let (batch, patch, lr) = kind.quick_settings()?;
+        let paper = Recipe::paper(kind)?;
+        Some(Recipe { name: "quick".into(), lr, schedule: Schedule::Cosine { min_lr: lr / 100.0 }, batch, patch, steps: 4000, val_every: 500, ..paper })
     }
 
+    /// The EDSR/RCAN code's training, which the RGB papers follow (SPEC §3.1): L1, Adam
+    /// (0.9, `beta2`, 1e-8) at 1e-4 halved every `halve_every` steps (epochs of 1,000 steps),
+    /// batch 16 of 48×48 LR patches, `steps` in all.
+    pub fn edsr_code(beta2: f64, halve_every: u64, steps: u64) -> Recipe {
+        Recipe {
+            name: "paper".into(),
+            loss: Loss::L1,
+            optimizer: Optimizer::Adam { beta1: 0.9, beta2, epsilon: 1e-8 },
+            lr: 1e-4,
+            weight_decay: 0.0,
+            bias_lr_mult: 1.0,
+            schedule: Schedule::Step { every: halve_every, gamma: 0.5 },
+            clip: Clip::None,
+            batch: 16,
+            patch: 48,
+            steps,
+            val_every: 1000,
+            scales: vec![],
+            seed: 1,
+        }
+    }
+
+    /// The recipe called `name` (paper, quick) of a network.
     pub fn named(kind: ModelKind, name: &str) -> Option<Recipe> {
         match name {
-            "paper" => Some(Recipe::paper(kind)),
-            "quick" => Some(Recipe::quick(kind)),
+            "paper" => Recipe::paper(kind),
+            "quick" => Recipe::quick(kind),
             _ => None,
         }
     }

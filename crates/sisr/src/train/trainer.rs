@@ -245,21 +245,44 @@ fn remove_partial_writes(dir: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Trains a model as `opts` says; `on_event` receives progress.
-pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(TrainEvent)) -> Result<TrainSummary, TrainError> {
-    let recipe = &opts.recipe;
-    let out = &opts.out;
-    std::fs::create_dir_all(out).map_err(io_err(out))?;
-    let last = out.join(LAST);
-    let best_path = out.join(BEST);
-    let log = out.join("log.csv");
-    let ad = device.clone().autodiff();
+impl LoopState {
+    fn new(recipe: &Recipe, init: Option<PathBuf>) -> Self {
+        LoopState { step: 0, optim_t: 0, plateau_lr: recipe.lr, best_psnr: None, best_ssim: None, bad_validations: 0, seconds: 0.0, init }
+    }
 
-    let (mut network, mut state, mut ls) = if opts.resume {
+    /// Records a validation score: whether it is the best so far, and (plateau schedule) the
+    /// learning-rate cut after more than `patience` validations without a new best; returns
+    /// (best, the schedule's lr fell under its floor).
+    fn record_validation(&mut self, psnr: f64, ssim: f64, schedule: &Schedule) -> (bool, bool) {
+        let improved = self.best_psnr.is_none_or(|b| psnr > b);
+        if improved {
+            (self.best_psnr, self.best_ssim) = (Some(psnr), Some(ssim));
+            self.bad_validations = 0;
+        } else {
+            self.bad_validations += 1;
+        }
+        let mut finished = false;
+        if let Schedule::Plateau { patience, factor, min_lr } = *schedule
+            && self.bad_validations > patience
+        {
+            self.plateau_lr *= factor;
+            self.bad_validations = 0;
+            finished = self.plateau_lr < min_lr;
+        }
+        (improved, finished)
+    }
+}
+
+/// The run folder: a resumed run's checkpoint, or a new run's fresh (or `--init`) network in an
+/// empty folder; then the resolved `recipe.json` and the log cut back to the starting step.
+fn open_run(opts: &TrainOptions, ad: &Device, on_event: &mut impl FnMut(TrainEvent)) -> Result<(Network, OptimState, LoopState), TrainError> {
+    let (recipe, out) = (&opts.recipe, &opts.out);
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let (network, state, ls) = if opts.resume {
         remove_partial_writes(out)?;
-        read_checkpoint(&last, opts.kind, opts.scale, &ad)?
+        read_checkpoint(&out.join(LAST), opts.kind, opts.scale, ad)?
     } else {
-        if last.exists() {
+        if out.join(LAST).exists() {
             return Err(TrainError::Run { path: out.clone(), message: "already holds a run; pass --resume to continue it or choose another --out".into() });
         }
         // A new run writes log.csv, recipe.json, chart.png and model.safetensors: never over
@@ -269,43 +292,76 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         }
         ad.seed(recipe.seed);
         let mut network =
-            opts.kind.build(opts.scale, &ad).ok_or_else(|| TrainError::Run { path: out.clone(), message: "bicubic has nothing to train".into() })?;
+            opts.kind.build(opts.scale, ad).ok_or_else(|| TrainError::Run { path: out.clone(), message: "bicubic has nothing to train".into() })?;
         if let Some(init) = &opts.init {
             let kept_initial;
             (network, kept_initial) = weights::warm_start(network, &WeightsFile::read(init)?)?;
             on_event(TrainEvent::WarmStart { from: init.clone(), kept_initial });
         }
-        let ls = LoopState {
-            step: 0,
-            optim_t: 0,
-            plateau_lr: recipe.lr,
-            best_psnr: None,
-            best_ssim: None,
-            bad_validations: 0,
-            seconds: 0.0,
-            init: opts.init.clone(),
-        };
-        (network, OptimState::default(), ls)
+        (network, OptimState::default(), LoopState::new(recipe, opts.init.clone()))
     };
     let resolved = serde_json::json!({
         "model": opts.kind.name(), "scale": opts.scale, "recipe": recipe,
         "train": opts.train_dirs, "val": opts.val_dir, "init": ls.init,
     });
     sisr_image::io::write_atomic(&out.join("recipe.json"), serde_json::to_string_pretty(&resolved).expect("json").as_bytes()).map_err(io_err(out))?;
-    truncate_log(&log, ls.step)?;
+    truncate_log(&out.join("log.csv"), ls.step)?;
+    Ok((network, state, ls))
+}
 
+/// The training images at every scale of the recipe, refused when no patch fits any of them.
+fn load_data(opts: &TrainOptions) -> Result<Arc<TrainSet>, TrainError> {
+    let recipe = &opts.recipe;
     let scales = if recipe.scales.is_empty() { vec![opts.scale] } else { recipe.scales.clone() };
-    let set = Arc::new(TrainSet::load(&opts.train_dirs, opts.kind, &scales, &opts.limits)?);
-    let training_images = set.fitting(recipe.patch).len();
-    if training_images == 0 {
+    let set = TrainSet::load(&opts.train_dirs, opts.kind, &scales, &opts.limits)?;
+    if set.fitting(recipe.patch).is_empty() {
         return Err(TrainError::Run {
             path: opts.train_dirs[0].clone(),
             message: format!("no training image is large enough for {}-pixel patches at x{}", recipe.patch, opts.scale),
         });
     }
-    on_event(TrainEvent::Started { start_step: ls.step, steps: recipe.steps, training_images });
+    Ok(Arc::new(set))
+}
 
-    let batches = prefetch(set.clone(), recipe.seed, ls.step, recipe.steps, recipe.batch, recipe.patch, 4);
+/// The final model: the best validated checkpoint's weights (the last one without
+/// validation) with the run's provenance in the header.
+fn finalise(opts: &TrainOptions, ls: &LoopState, device: &Device) -> Result<PathBuf, TrainError> {
+    let (recipe, out) = (&opts.recipe, &opts.out);
+    let best = out.join(BEST);
+    let source = if best.exists() { best } else { out.join(LAST) };
+    let (net, _, final_state) = read_checkpoint(&source, opts.kind, opts.scale, device)?;
+    let mut meta = Metadata::new();
+    meta.insert("sisr.recipe".into(), serde_json::to_string(recipe).expect("json"));
+    meta.insert("sisr.steps".into(), final_state.step.to_string());
+    if let Some(list) = scale_list(recipe) {
+        meta.insert(weights::KEY_SCALES.into(), list);
+    }
+    meta.insert("sisr.train_data".into(), opts.train_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(";"));
+    if let (Some(p), Some(s)) = (final_state.best_psnr, final_state.best_ssim) {
+        meta.insert(
+            "sisr.validation".into(),
+            format!("{} x{}: {p:.4} dB / {s:.5}", opts.val_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default(), opts.scale),
+        );
+    }
+    if let Some(init) = &ls.init {
+        meta.insert("sisr.init".into(), init.display().to_string());
+    }
+    meta.insert("sisr.train_seconds".into(), format!("{:.0}", ls.seconds));
+    let path = out.join(FINAL);
+    weights::save(&net, &path, &meta)?;
+    Ok(path)
+}
+
+/// Trains a model as `opts` says; `on_event` receives progress.
+pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(TrainEvent)) -> Result<TrainSummary, TrainError> {
+    let (recipe, out) = (&opts.recipe, &opts.out);
+    let (last, best_path, log) = (out.join(LAST), out.join(BEST), out.join("log.csv"));
+    let ad = device.clone().autodiff();
+    let (mut network, mut state, mut ls) = open_run(opts, &ad, &mut on_event)?;
+    let set = load_data(opts)?;
+    on_event(TrainEvent::Started { start_step: ls.step, steps: recipe.steps, training_images: set.fitting(recipe.patch).len() });
+
+    let batches = prefetch(set, recipe.seed, ls.step, recipe.steps, recipe.batch, recipe.patch, 4);
     let started = Instant::now();
     let seconds_before = ls.seconds;
     let mut waited = 0.0f64;
@@ -343,21 +399,8 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
             let (mut vp, mut vs) = (String::new(), String::new());
             if at_validation && let Some(val) = &opts.val_dir {
                 let (psnr, ssim) = validate(&network, val, opts.scale, &opts.limits, device)?;
-                let improved = ls.best_psnr.is_none_or(|b| psnr > b);
-                if improved {
-                    ls.best_psnr = Some(psnr);
-                    ls.best_ssim = Some(ssim);
-                    ls.bad_validations = 0;
-                } else {
-                    ls.bad_validations += 1;
-                }
-                if let Schedule::Plateau { patience, factor, min_lr } = recipe.schedule
-                    && ls.bad_validations > patience
-                {
-                    ls.plateau_lr *= factor;
-                    ls.bad_validations = 0;
-                    stopped_early = ls.plateau_lr < min_lr;
-                }
+                let improved;
+                (improved, stopped_early) = ls.record_validation(psnr, ssim, &recipe.schedule);
                 on_event(TrainEvent::Validation { step: ls.step, psnr, ssim, best: improved });
                 (vp, vs) = (format!("{psnr:.4}"), format!("{ssim:.5}"));
                 if improved {
@@ -385,32 +428,7 @@ pub fn train(opts: &TrainOptions, device: &Device, mut on_event: impl FnMut(Trai
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let model = if interrupted {
-        None
-    } else {
-        let source = if best_path.exists() { &best_path } else { &last };
-        let (net, _, final_state) = read_checkpoint(source, opts.kind, opts.scale, &device.clone())?;
-        let mut meta = Metadata::new();
-        meta.insert("sisr.recipe".into(), serde_json::to_string(recipe).expect("json"));
-        meta.insert("sisr.steps".into(), final_state.step.to_string());
-        if let Some(list) = scale_list(recipe) {
-            meta.insert(weights::KEY_SCALES.into(), list);
-        }
-        meta.insert("sisr.train_data".into(), opts.train_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(";"));
-        if let (Some(p), Some(s)) = (final_state.best_psnr, final_state.best_ssim) {
-            meta.insert(
-                "sisr.validation".into(),
-                format!("{} x{}: {p:.4} dB / {s:.5}", opts.val_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default(), opts.scale),
-            );
-        }
-        if let Some(init) = &ls.init {
-            meta.insert("sisr.init".into(), init.display().to_string());
-        }
-        meta.insert("sisr.train_seconds".into(), format!("{:.0}", ls.seconds));
-        let path = out.join(FINAL);
-        weights::save(&net, &path, &meta)?;
-        Some(path)
-    };
+    let model = if interrupted { None } else { Some(finalise(opts, &ls, device)?) };
     Ok(TrainSummary {
         steps: ls.step,
         stopped_early,
@@ -436,7 +454,7 @@ mod tests {
         let out = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 51.0, 102.0, 255.0, 0.0, 51.0, 102.0, 255.0], [2, 1, 2, 2]), &device);
         let target = Tensor::<4>::zeros([2, 1, 2, 2], &device);
         let value = |loss| {
-            let recipe = Recipe { loss, ..Recipe::paper(crate::models::ModelKind::DcscnCompact) };
+            let recipe = Recipe { loss, ..Recipe::paper(crate::models::SMALLEST).unwrap() };
             f64::from(loss_of(&recipe, out.clone(), target.clone()).into_scalar::<f32>())
         };
         assert!((value(Loss::L1) - 102.0).abs() < 1e-4);
@@ -444,5 +462,31 @@ mod tests {
         // Caffe's EuclideanLoss on [0, 1] pixels: 1/(2N) Σ‖x − y‖², N = the batch size.
         let per_image = 0.2f64.powi(2) + 0.4f64.powi(2) + 1.0;
         assert!((value(Loss::Euclidean) - 2.0 * per_image / 4.0).abs() < 1e-6);
+    }
+
+    /// The plateau schedule: a new best resets the count; more than `patience` validations
+    /// without one cut the lr by `factor`; a cut under `min_lr` finishes the run.
+    #[test]
+    fn plateau_cuts_the_lr_and_finishes_under_its_floor() {
+        let schedule = Schedule::Plateau { patience: 1, factor: 0.5, min_lr: 0.3 };
+        let recipe = Recipe { lr: 1.0, schedule, ..Recipe::paper(crate::models::SMALLEST).unwrap() };
+        let mut ls = LoopState::new(&recipe, None);
+        assert_eq!(ls.record_validation(30.0, 0.9, &schedule), (true, false));
+        assert_eq!(ls.record_validation(29.0, 0.8, &schedule), (false, false));
+        assert_eq!(ls.plateau_lr, 1.0, "one bad validation is within the patience");
+        assert_eq!(ls.record_validation(30.0, 0.9, &schedule), (false, false), "equal is not better");
+        assert_eq!(ls.plateau_lr, 0.5);
+        assert_eq!(ls.record_validation(31.0, 0.95, &schedule), (true, false));
+        assert_eq!((ls.best_psnr, ls.best_ssim, ls.bad_validations), (Some(31.0), Some(0.95), 0));
+        assert_eq!(ls.record_validation(30.0, 0.9, &schedule), (false, false));
+        assert_eq!(ls.record_validation(30.0, 0.9, &schedule), (false, true), "0.25 is under the floor 0.3");
+        assert_eq!(ls.plateau_lr, 0.25);
+        // Other schedules keep the lr whatever the scores.
+        let step = Schedule::Step { every: 10, gamma: 0.5 };
+        let mut ls = LoopState::new(&recipe, None);
+        for psnr in [30.0, 29.0, 28.0, 27.0] {
+            ls.record_validation(psnr, 0.5, &step);
+        }
+        assert_eq!((ls.plateau_lr, ls.best_psnr), (1.0, Some(30.0)));
     }
 }
