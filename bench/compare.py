@@ -38,13 +38,16 @@ def train_s(report):
 # case -> (model, scale, `sisr bench` arguments, where its figure is in sisr's JSON).
 # Inference: `network_s` is the network forward alone (`--network-only` skips sisr's timing
 # of its whole upscale path). Training: batch and patch as torch_bench.py's;
-# the loss and optimizer are sisr's paper recipe (MSE for DCSCN, L1 for DRN), as on the
-# PyTorch side.
+# the loss and optimizer are sisr's paper recipe (MSE for DCSCN, L1 for DRN and DRFN, GLRL's
+# SGD with Euclidean loss and adjustable clipping), as on the PyTorch side.
 CASES = {
     "dcscn-x2-infer-256x256": ("dcscn", 2, ["--size", "256x256", "--no-train", "--network-only"], network_s),
     "dcscn-x2-infer-1280x720": ("dcscn", 2, ["--size", "1280x720", "--no-train", "--network-only"], network_s),
     "dcscn-x2-train": ("dcscn", 2, ["--no-infer", "--batch", "64", "--patch", "32"], train_s),
     "drn-x2-train": ("drn", 2, ["--no-infer", "--batch", "16", "--patch", "48"], train_s),
+    # GLRL's patch is on the HR grid (its input is the bicubic upscale); its scale changes nothing.
+    "glrl-train": ("glrl", 3, ["--no-infer", "--batch", "32", "--patch", "31"], train_s),
+    "drfn-5m-x4-train": ("drfn-5m", 4, ["--no-infer", "--batch", "8", "--patch", "32"], train_s),
     # 128x128 LR input, so a 512x512 output at x4 (sisr's --size is the output size).
     "drfn-x4-infer-128x128": ("drfn", 4, ["--size", "512x512", "--no-train", "--network-only"], network_s),
 }
@@ -117,6 +120,7 @@ def machine_facts(args, sisr_version, torch_ver, sisr_backend):
         "python": args.python,
         "rounds": args.rounds,
         "runs": args.runs,
+        "baseline": args.baseline,
     }
 
 
@@ -136,6 +140,8 @@ def parse_args():
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads of both sides (default: %(default)s)")
     ap.add_argument("--cases", nargs="+", metavar="CASE", help=f"subset of the cases, by name or comma-separated (all: {', '.join(CASES)})")
     ap.add_argument("--json", metavar="FILE", help="also write every figure and the machine facts to FILE")
+    ap.add_argument("--baseline", metavar="SISR", help="an earlier sisr build, timed in the same rounds (column \"sisr before\")")
+    ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the PyTorch bf16-autocast column")
     args = ap.parse_args()
     if args.rounds < 1 or args.runs < 1 or args.threads < 1:
         ap.error("--rounds, --runs and --threads must be at least 1")
@@ -182,45 +188,47 @@ def main():
             except RuntimeError as e:
                 log(f"warning: {e}")
                 sisr_params_cache[(model, scale)] = None
-        sisr_cmd = [str(sisr), "bench", "--model", model, "--scale", str(scale), *case_args,
-                    "--runs", str(args.runs), "--jobs", str(args.threads), "--json", *backend_args]
+        bench_args = ["bench", "--model", model, "--scale", str(scale), *case_args,
+                      "--runs", str(args.runs), "--jobs", str(args.threads), "--json", *backend_args]
         torch_cmd = [args.python, str(TORCH_BENCH), "--case", case, "--threads", str(args.threads),
                      "--runs", str(args.runs), "--json"]
+        # side -> (command, the figure of its report); interleaved in this order every round.
+        sides = {"sisr": ([str(sisr), *bench_args], figure)}
+        if args.baseline:
+            sides["before"] = ([args.baseline, *bench_args], figure)
+        if torch_ver is not None:
+            sides["torch"] = (torch_cmd, lambda rep: rep["median_s"])
+            if args.bf16:
+                sides["torch_bf16"] = ([*torch_cmd, "--autocast", "bf16"], lambda rep: rep["median_s"])
 
         entry = {"case": case, "sisr_params": sisr_params_cache[(model, scale)], "torch_params": None,
-                 "sisr_rounds": [], "torch_rounds": [], "sisr_reports": [], "torch_reports": [], "errors": []}
-        sisr_ok, torch_ok = True, torch_ver is not None
+                 "rounds": {side: [] for side in sides}, "reports": {side: [] for side in sides}, "errors": []}
+        failed = set()
         for r in range(1, args.rounds + 1):
             line = f"[{case}] round {r}/{args.rounds}:"
-            if sisr_ok:
+            for side, (cmd, fig) in sides.items():
+                if side in failed:
+                    continue
                 try:
-                    rep = run_json(sisr_cmd, env)
-                    entry["sisr_reports"].append(rep)
-                    entry["sisr_rounds"].append(figure(rep))
-                    sisr_backend = rep.get("backend", sisr_backend)
-                    line += f" sisr {fmt_s(entry['sisr_rounds'][-1])} s"
+                    rep = run_json(cmd, env)
+                    entry["reports"][side].append(rep)
+                    entry["rounds"][side].append(fig(rep))
+                    if side == "sisr":
+                        sisr_backend = rep.get("backend", sisr_backend)
+                    if side == "torch":
+                        entry["torch_params"] = rep["params"]
+                    line += f" {side} {fmt_s(entry['rounds'][side][-1])} s"
                 except (RuntimeError, KeyError, IndexError, TypeError) as e:
                     # A failure would repeat: the rest of the case's rounds skip this side.
-                    sisr_ok = False
-                    entry["errors"].append(f"sisr: {e}")
-                    log(f"error: [{case}] sisr: {e}")
-            if torch_ok:
-                try:
-                    rep = run_json(torch_cmd, env)
-                    entry["torch_reports"].append(rep)
-                    entry["torch_rounds"].append(rep["median_s"])
-                    entry["torch_params"] = rep["params"]
-                    line += f", PyTorch {fmt_s(rep['median_s'])} s"
-                except (RuntimeError, KeyError) as e:
-                    torch_ok = False
-                    entry["errors"].append(f"torch: {e}")
-                    log(f"error: [{case}] PyTorch: {e}")
+                    failed.add(side)
+                    entry["errors"].append(f"{side}: {e}")
+                    log(f"error: [{case}] {side}: {e}")
             log(line)
 
-        entry["sisr_s"] = statistics.median(entry["sisr_rounds"]) if entry["sisr_rounds"] else None
-        entry["torch_s"] = statistics.median(entry["torch_rounds"]) if entry["torch_rounds"] else None
-        # > 1: sisr is faster.
-        entry["sisr_speed_vs_torch"] = entry["torch_s"] / entry["sisr_s"] if entry["sisr_s"] and entry["torch_s"] else None
+        entry["seconds"] = {side: statistics.median(v) if v else None for side, v in entry["rounds"].items()}
+        mine = entry["seconds"]["sisr"]
+        # Each peer's time / sisr's: > 1, sisr is faster.
+        entry["speed"] = {side: (v / mine if v and mine else None) for side, v in entry["seconds"].items() if side != "sisr"}
         sp, tp = entry["sisr_params"], entry["torch_params"]
         entry["params_match"] = None if sp is None or tp is None else sp == tp
         results.append(entry)
@@ -235,31 +243,40 @@ def main():
     return 1 if any(e["errors"] for e in results) else 0
 
 
+COLUMNS = {"before": "sisr before", "torch": "PyTorch fp32", "torch_bf16": "PyTorch bf16 autocast"}
+
+
 def print_report(facts, results):
     print(f"- date: {facts['date']}")
     print(f"- CPU: {facts['cpu']} ({facts['logical_cpus']} logical CPUs), {facts['threads']} threads per side")
     print(f"- OS: {facts['os']}")
     commit = f" ({facts['sisr_commit']})" if facts["sisr_commit"] else ""
     print(f"- sisr: {facts['sisr']}{commit}, backend {facts['sisr_backend']}")
+    if facts.get("baseline"):
+        print(f"- sisr before: {facts['baseline']}")
     print(f"- PyTorch: {facts['torch'] or 'not available'}")
     print(f"- {facts['rounds']} interleaved rounds per case, each the median of {facts['runs']} timed runs after a warm-up; "
           f"figures are the median over rounds, in seconds")
     print()
-    print("| case | sisr s | PyTorch s | sisr speed vs PyTorch | params match |")
-    print("|---|---:|---:|---:|---|")
+    peers = [side for side in COLUMNS if any(side in e["seconds"] for e in results)]
+    head = " | ".join(f"{COLUMNS[p]} s | vs {COLUMNS[p]}" for p in peers)
+    print(f"| case | sisr s | {head} | params match |")
+    print("|---|---:|" + "---:|---:|" * len(peers) + "---|")
     for e in results:
-        ratio = e["sisr_speed_vs_torch"]
-        ratio = f"{ratio:.2f}×" if ratio is not None else "n/a"
+        cells = []
+        for p in peers:
+            ratio = e["speed"].get(p)
+            cells += [fmt_s(e["seconds"].get(p)), f"{ratio:.2f}×" if ratio is not None else "n/a"]
         if e["params_match"] is None:
             params = f"n/a (sisr {e['sisr_params']:,})" if e["sisr_params"] is not None else "n/a"
         elif e["params_match"]:
             params = f"yes ({e['sisr_params']:,})"
         else:
             params = f"NO (sisr {e['sisr_params']:,}, PyTorch {e['torch_params']:,})"
-        print(f"| {e['case']} | {fmt_s(e['sisr_s'])} | {fmt_s(e['torch_s'])} | {ratio} | {params} |")
+        print(f"| {e['case']} | {fmt_s(e['seconds']['sisr'])} | {' | '.join(cells)} | {params} |")
     print()
-    print("sisr speed vs PyTorch = PyTorch time / sisr time (> 1: sisr is faster). Inference is the network "
-          "forward alone (batch 1, fp32); training is one step (forward, loss, backward, Adam).")
+    print("vs X = X's time / sisr's time (> 1: sisr is faster). Inference is the network forward alone "
+          "(batch 1); training is one step (forward, loss, backward, optimizer update). sisr runs fp32.")
 
 
 if __name__ == "__main__":

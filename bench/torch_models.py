@@ -1,4 +1,4 @@
-"""PyTorch twins of three sisr networks, for timing comparisons only.
+"""PyTorch twins of the sisr networks, for timing comparisons only.
 
 Each class mirrors the Rust module of the same name in crates/sisr/src/models/ layer for
 layer: the same convolutions (kernel, channels, bias), activations, concatenations, pixel
@@ -10,6 +10,8 @@ Default configurations, as built by `ModelKind::build` in models/mod.rs:
   dcscn  x2  Y   DcscnConfig::new(2)   (7 FE layers 96→32, gamma 1.5, A1 64, B1/B2 32, L 1×1)
   drn    x2  RGB DrnConfig::new(2)     (G 6, K 9, d 8, inner width 64, ELU 0.2, one-step PS)
   drfn   x4  RGB DrfnConfig::new(4)    (G 16, M 8, CA avg r16, SA 7×7, 16 fusion pairs, two ×2 PS)
+  drfn-5m x4 RGB                       (as drfn with M 4: the paper's 5.2M-parameter budget)
+  glrl   any Y   GlrlConfig::new()     (F 64, 3 LRBs, PReLU 0.25 pre-activations, shared REC, 3 output weights)
 """
 
 import torch
@@ -52,6 +54,57 @@ class Upsampler(nn.Module):
 
     def forward(self, x):
         return self.body(x)
+
+
+class PreActConv(nn.Module):
+    """PReLU then 3×3 conv (glrl.rs `PreActConv`)."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.prelu = nn.PReLU(cin, init=0.25)
+        self.conv = conv(cin, cout, 3)
+
+    def forward(self, x):
+        return self.conv(self.prelu(x))
+
+
+class Lrb(nn.Module):
+    """Local residual block: shallow branch + two residual units, unshared (glrl.rs `Lrb`)."""
+
+    def __init__(self, f):
+        super().__init__()
+        self.shallow = PreActConv(f, f)
+        self.unit1 = nn.ModuleList([PreActConv(f, f), PreActConv(f, f)])
+        self.unit2 = nn.ModuleList([PreActConv(f, f), PreActConv(f, f)])
+
+    def forward(self, x):
+        s = self.shallow(x)
+        h1 = x + self.unit1[1](self.unit1[0](x))
+        h2 = x + self.unit2[1](self.unit2[0](h1))
+        return h2 + s
+
+
+class Glrl(nn.Module):
+    def __init__(self, filters=64, blocks=3):
+        super().__init__()
+        f = filters
+        self.fe1 = conv(1, f, 3)
+        self.fe2 = PreActConv(f, f)
+        self.blocks = nn.ModuleList(Lrb(f) for _ in range(blocks))
+        self.rec1 = PreActConv(f, f)
+        self.rec2 = PreActConv(f, 1)
+        self.output_weights = nn.Parameter(torch.full((blocks,), 1.0 / blocks))
+
+    def forward(self, bicubic):
+        """bicubic: [N, 1, sH, sW] on [0, 255] → [N, 1, sH, sW]; [0, 1] inside."""
+        inp = bicubic / 255.0
+        x = self.fe2(self.fe1(inp))
+        out = None
+        for u, block in enumerate(self.blocks):
+            x = block(x)
+            y = (self.rec2(self.rec1(x)) + inp) * self.output_weights[u]
+            out = y if out is None else out + y
+        return out * 255.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -268,11 +321,14 @@ class Drfn(nn.Module):
 
 # ---------------------------------------------------------------------------------------
 
-# name -> (constructor, scale, input channels, takes the bicubic upscale)
+# name -> (constructor, scale, input channels, input: "lr", "lr+bicubic" or "bicubic"
+# (models/mod.rs `Input`: a bicubic-only network's patches are on the HR grid))
 MODELS = {
-    "dcscn": (lambda: Dcscn(scale=2), 2, 1, True),
-    "drn": (lambda: Drn(scale=2), 2, 3, False),
-    "drfn": (lambda: Drfn(scale=4), 4, 3, False),
+    "dcscn": (lambda: Dcscn(scale=2), 2, 1, "lr+bicubic"),
+    "drn": (lambda: Drn(scale=2), 2, 3, "lr"),
+    "drfn": (lambda: Drfn(scale=4), 4, 3, "lr"),
+    "drfn-5m": (lambda: Drfn(scale=4, blocks=4), 4, 3, "lr"),
+    "glrl": (lambda: Glrl(), 3, 1, "bicubic"),
 }
 
 
@@ -307,7 +363,7 @@ def main():
     args = ap.parse_args()
 
     ok = True
-    print(f"{'model':<6} {'scale':>5} {'torch params':>13} {'sisr params':>12}  match")
+    print(f"{'model':<8} {'scale':>5} {'torch params':>13} {'sisr params':>12}  match")
     for name, (_, scale, _, _) in MODELS.items():
         torch_count = num_params(build(name))
         sisr_count = _sisr_params(args.sisr, name, scale)
@@ -316,7 +372,7 @@ def main():
         else:
             verdict, shown = ("yes" if sisr_count == torch_count else "NO"), str(sisr_count)
             ok &= sisr_count == torch_count
-        print(f"{name:<6} {'x' + str(scale):>5} {torch_count:>13} {shown:>12}  {verdict}")
+        print(f"{name:<8} {'x' + str(scale):>5} {torch_count:>13} {shown:>12}  {verdict}")
     raise SystemExit(0 if ok else 1)
 
 
