@@ -9,6 +9,12 @@
 //! the same pieces: the input gradient is this convolution of the output gradient with the
 //! flipped, transposed kernel (exact for "same" padding), and the weight gradient sums
 //! per-band GEMMs in a fixed order, so results do not depend on the thread count.
+//!
+//! 3×3 kernels between wide layers (every 3×3 conv of DRN, DRFN and GLRL, most of DCSCN's) run
+//! as Winograd's F(2×2, 3×3) (Lavin & Gray, 2016): each 2×2 output tile is 16 products of
+//! transformed 4×4 input tiles and transformed kernels instead of 36 multiply-adds, so the GEMMs
+//! do 4/9 of the direct work. Its transforms use only additions and halvings, so it differs
+//! from the direct sum by float rounding alone.
 
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
@@ -36,8 +42,18 @@ const BAND_PIXELS: usize = 1024;
 /// same whatever the thread count.
 const WEIGHT_GRAD_PARTIALS: usize = 16;
 
+/// Output pixels per Winograd work unit: 512 tiles of 2×2 keep each of the 16 GEMMs long
+/// enough to run near the machine's matrix-product rate.
+const WINOGRAD_BAND_PIXELS: usize = 2048;
+
+/// Input and output channels from which a 3×3 convolution runs as Winograd: with fewer, the
+/// 16 small GEMMs and the transforms cost more than the direct product saves.
+const WINOGRAD_MIN_CHANNELS: usize = 16;
+
 thread_local! {
     static COLS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Winograd's transformed input tiles and products of one band.
+    static TILES: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// A raw output pointer shared by work units that write disjoint parts of one buffer.
@@ -125,9 +141,12 @@ impl SameConv {
     /// Forward: `x` [N, Cin, H, W], `weight` [Cout, Cin, k, k], `bias` [Cout] → [N, Cout, H, W].
     pub fn forward(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
         self.check(x.len(), weight.len());
-        // The bias loop below writes through a raw pointer: its length is part of the contract.
+        // The bias loops write through raw pointers: its length is part of the contract.
         if let Some(bias) = bias {
             assert_eq!(bias.len(), self.cout, "bias size");
+        }
+        if self.k == 3 && self.cin.min(self.cout) >= WINOGRAD_MIN_CHANNELS {
+            return self.winograd_forward(x, weight, bias);
         }
         let (plane, patch) = (self.plane(), self.patch());
         // Left uninitialised: the bands cover every output element and the GEMM (which does not
@@ -174,6 +193,73 @@ impl SameConv {
             }
         });
         // SAFETY: every one of the `len` elements was written above.
+        unsafe { out.set_len(len) };
+        out
+    }
+
+    /// Work units of Winograd (image, first row, end row): an even number of rows each, so
+    /// that the 2×2 tiles never straddle two units.
+    fn winograd_bands(&self) -> Vec<(usize, usize, usize)> {
+        let rows = (WINOGRAD_BAND_PIXELS / self.width.max(1)).clamp(2, self.height.max(2)).next_multiple_of(2);
+        (0..self.batch).flat_map(|b| (0..self.height).step_by(rows).map(move |y0| (b, y0, (y0 + rows).min(self.height)))).collect()
+    }
+
+    /// [`SameConv::forward`] of a 3×3 kernel as Winograd F(2×2, 3×3): per work unit, the
+    /// transformed input tiles, 16 GEMMs with the transformed kernels, the output transform.
+    fn winograd_forward(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+        let (plane, cin, cout, w) = (self.plane(), self.cin, self.cout, self.width);
+        let u = winograd_kernels(weight, cout, cin);
+        let len = self.batch * cout * plane;
+        let mut out = Vec::<f32>::with_capacity(len);
+        let shared = SharedOut(out.as_mut_ptr());
+        let n = w.div_ceil(2); // tiles per row
+        self.winograd_bands().into_par_iter().for_each(|(b, y0, y1)| {
+            let tiles = (y1 - y0).div_ceil(2) * n;
+            let image = &x[b * cin * plane..(b + 1) * cin * plane];
+            TILES.with(|cell| {
+                let (v, m) = &mut *cell.borrow_mut();
+                v.resize(16 * cin * tiles, 0.0);
+                m.resize(16 * cout * tiles, 0.0);
+                let mut rows = [(); 12].map(|_| vec![0f32; n + 1]);
+                for (ci, channel) in image.chunks_exact(plane).enumerate() {
+                    // V[ξ][ci][t] at v[(ξ·Cin + ci)·tiles + t]
+                    input_tiles(channel, w, y0, y1, &mut rows, &mut v[ci * tiles..], cin * tiles);
+                }
+                // M[ξ] [Cout, tiles] = U[ξ] [Cout, Cin] · V[ξ] [Cin, tiles]
+                for xi in 0..16 {
+                    // SAFETY: the three matrices lie inside `m`, `u` and `v` with these strides.
+                    unsafe {
+                        gemm(
+                            cout,
+                            tiles,
+                            cin,
+                            m.as_mut_ptr().add(xi * cout * tiles),
+                            1,
+                            tiles as isize,
+                            false,
+                            u.as_ptr().add(xi * cout * cin),
+                            1,
+                            cin as isize,
+                            v.as_ptr().add(xi * cin * tiles),
+                            1,
+                            tiles as isize,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            Parallelism::None,
+                        );
+                    }
+                }
+                for co in 0..cout {
+                    // SAFETY: rows y0..y1 of channel `co` of image `b` belong to this unit alone.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(shared.at((b * cout + co) * plane + y0 * w), (y1 - y0) * w) };
+                    output_tiles(&m[co * tiles..], cout * tiles, w, bias.map_or(0.0, |b| b[co]), &mut rows, dst);
+                }
+            });
+        });
+        // SAFETY: the units' rows cover every row of every output channel of every image.
         unsafe { out.set_len(len) };
         out
     }
@@ -269,6 +355,145 @@ fn lane_sum(v: &[f32]) -> f64 {
     lanes.iter().map(|&l| f64::from(l)).sum::<f64>() + tail
 }
 
+/// Winograd F(2×2, 3×3) kernels U = G g Gᵀ of `weight` [Cout, Cin, 3, 3], as 16 matrices
+/// [Cout, Cin] (U[ξ][co][ci]), G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
+fn winograd_kernels(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
+    let mut u = vec![0f32; 16 * cout * cin];
+    for (i, g) in weight.chunks_exact(9).enumerate() {
+        let rows = |r: usize| [g[3 * r], g[3 * r + 1], g[3 * r + 2]];
+        let (g0, g1, g2) = (rows(0), rows(1), rows(2));
+        let gg: [[f32; 3]; 4] = [g0, std::array::from_fn(|c| 0.5 * (g0[c] + g1[c] + g2[c])), std::array::from_fn(|c| 0.5 * (g0[c] - g1[c] + g2[c])), g2];
+        for (r, v) in gg.iter().enumerate() {
+            let row = [v[0], 0.5 * (v[0] + v[1] + v[2]), 0.5 * (v[0] - v[1] + v[2]), v[2]];
+            for (c, value) in row.into_iter().enumerate() {
+                u[(4 * r + c) * cout * cin + i] = value;
+            }
+        }
+    }
+    u
+}
+
+/// Bᵀ d B of every 4×4 input tile of output rows y0..y1 of one channel (`channel` [H, W]),
+/// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]: V[ξ][t] at
+/// `v[ξ·stride + t]`. A row of tiles at a time, on its even and odd columns split apart, so
+/// that every loop is a plain vector loop (the transforms would otherwise cost as much as
+/// the products). `rows`: 12 scratch rows of W/2 + 1.
+fn input_tiles(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { input_tiles_avx2(channel, w, y0, y1, rows, v, stride) };
+    }
+    input_tiles_generic(channel, w, y0, y1, rows, v, stride)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn input_tiles_avx2(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
+    input_tiles_generic(channel, w, y0, y1, rows, v, stride)
+}
+
+#[inline(always)]
+fn input_tiles_generic(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
+    let (h, n) = (channel.len() / w, w.div_ceil(2));
+    let (even, rest) = rows.split_at_mut(4);
+    let odd = &mut rest[..4];
+    for tr in 0..(y1 - y0).div_ceil(2) {
+        // Input row i of the tile row as padded columns: even[i][k] = column 2k − 1,
+        // odd[i][k] = column 2k, zero outside the image.
+        for (i, (e, o)) in even.iter_mut().zip(odd.iter_mut()).enumerate() {
+            e.fill(0.0);
+            o.fill(0.0);
+            if let Some(y) = (y0 + 2 * tr + i).checked_sub(1).filter(|&y| y < h) {
+                let pairs = channel[y * w..(y + 1) * w].chunks_exact(2);
+                if let [last] = pairs.remainder() {
+                    o[w / 2] = *last;
+                }
+                for ((pair, oo), ee) in pairs.zip(o.iter_mut()).zip(e[1..].iter_mut()) {
+                    (*oo, *ee) = (pair[0], pair[1]);
+                }
+            }
+        }
+        // Bᵀ d on both halves: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3.
+        for half in [&mut *even, &mut *odd] {
+            let [d0, d1, d2, d3] = half else { unreachable!() };
+            for (((a, b), c), e) in d0.iter_mut().zip(d1.iter_mut()).zip(d2.iter_mut()).zip(d3.iter_mut()) {
+                (*a, *b, *c, *e) = (*a - *c, *b + *c, *c - *b, *b - *e);
+            }
+        }
+        for (i, (e, o)) in even.iter().zip(odd.iter()).enumerate() {
+            // · B on the columns: c0 − c2, c1 + c2, c2 − c1, c1 − c3, with c0..c3 = even[t],
+            // odd[t], even[t + 1], odd[t + 1].
+            let (v0, rest) = v[4 * i * stride + tr * n..].split_at_mut(stride);
+            let (v1, rest) = rest.split_at_mut(stride);
+            let (v2, v3) = rest.split_at_mut(stride);
+            let (v0, v1, v2, v3) = (&mut v0[..n], &mut v1[..n], &mut v2[..n], &mut v3[..n]);
+            let (e0, e1, o0, o1) = (&e[..n], &e[1..=n], &o[..n], &o[1..=n]);
+            for t in 0..n {
+                v0[t] = e0[t] - e1[t];
+                v1[t] = o0[t] + e1[t];
+                v2[t] = e1[t] - o0[t];
+                v3[t] = o0[t] - o1[t];
+            }
+        }
+    }
+}
+
+/// Aᵀ M A of every tile of one output channel, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], plus
+/// `bias`: M[ξ][t] at `m[ξ·stride + t]`, written to `dst`, the channel's rows of the unit
+/// ([rows, W]). `rows`: 12 scratch rows of W/2 + 1 or more.
+fn output_tiles(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { output_tiles_avx2(m, stride, w, bias, rows, dst) };
+    }
+    output_tiles_generic(m, stride, w, bias, rows, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn output_tiles_avx2(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+    output_tiles_generic(m, stride, w, bias, rows, dst)
+}
+
+#[inline(always)]
+fn output_tiles_generic(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+    let n = w.div_ceil(2);
+    let (sums, outs) = rows.split_at_mut(8);
+    for (tr, dst_rows) in dst.chunks_mut(2 * w).enumerate() {
+        // Rows m0 + m1 + m2 (upper output row) and m1 − m2 − m3 (lower), column by column.
+        let (upper, lower) = sums.split_at_mut(4);
+        for (j, (up, low)) in upper.iter_mut().zip(lower.iter_mut()).enumerate() {
+            let p = |xi: usize| &m[xi * stride + tr * n..][..n];
+            let (a, b, c, d) = (p(j), p(4 + j), p(8 + j), p(12 + j));
+            let (up, low) = (&mut up[..n], &mut low[..n]);
+            for t in 0..n {
+                up[t] = a[t] + b[t] + c[t];
+                low[t] = b[t] - c[t] - d[t];
+            }
+        }
+        // The same on the columns: even output columns c0 + c1 + c2, odd ones c1 − c2 − c3.
+        for (half, row) in dst_rows.chunks_mut(w).enumerate() {
+            let s = &sums[4 * half..4 * half + 4];
+            let (c0, c1, c2, c3) = (&s[0][..n], &s[1][..n], &s[2][..n], &s[3][..n]);
+            let [lo, hi] = &mut outs[..2] else { unreachable!() };
+            let (lo, hi) = (&mut lo[..n], &mut hi[..n]);
+            for t in 0..n {
+                lo[t] = c0[t] + c1[t] + c2[t] + bias;
+                hi[t] = c1[t] - c2[t] - c3[t] + bias;
+            }
+            let mut pairs = row.chunks_exact_mut(2);
+            for ((pair, &l), &r) in pairs.by_ref().zip(lo.iter()).zip(hi.iter()) {
+                (pair[0], pair[1]) = (l, r);
+            }
+            if let [last] = pairs.into_remainder() {
+                *last = lo[w / 2];
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::SameConv;
@@ -331,6 +556,35 @@ mod tests {
             SameConv { batch: 3, cin: 5, cout: 2, height: 4, width: 6, k: 1 },
             SameConv { batch: 1, cin: 2, cout: 2, height: 70, width: 64, k: 3 },
         ]
+    }
+
+    /// 3×3 shapes wide enough for Winograd: odd sizes (tiles cut at the right and bottom
+    /// edges), several images, several work units, a plane narrower than a tile.
+    fn winograd_shapes() -> Vec<SameConv> {
+        vec![
+            SameConv { batch: 2, cin: 16, cout: 17, height: 9, width: 7, k: 3 },
+            SameConv { batch: 1, cin: 18, cout: 16, height: 70, width: 64, k: 3 },
+            SameConv { batch: 1, cin: 16, cout: 16, height: 1, width: 1, k: 3 },
+        ]
+    }
+
+    #[test]
+    fn winograd_forward_and_input_gradient_match_the_definition() {
+        for (i, s) in winograd_shapes().into_iter().enumerate() {
+            let x = values(s.batch * s.cin * s.height * s.width, 30 + i as u32);
+            let w = values(s.cout * s.cin * 9, 130 + i as u32);
+            let bias = values(s.cout, 230 + i as u32);
+            assert_close(&s.forward(&x, &w, Some(&bias)), &naive(&s, &x, &w, &bias), &format!("forward {s:?}"));
+            let g = values(s.batch * s.cout * s.height * s.width, 330 + i as u32);
+            let dx = s.input_grad(&w, &g);
+            let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| f64::from(*p) * f64::from(*q)).sum::<f64>();
+            for j in (0..x.len()).step_by(x.len() / 13 + 1) {
+                let mut e = vec![0f32; x.len()];
+                e[j] = 1.0;
+                let expected = dot(&g, &naive(&s, &e, &w, &vec![0.0; s.cout])) as f32;
+                assert!((dx[j] - expected).abs() <= 1e-3 * (1.0 + expected.abs()), "{s:?} dx[{j}]: {} vs {expected}", dx[j]);
+            }
+        }
     }
 
     #[test]
