@@ -259,7 +259,7 @@ fn bad_requests_get_json_errors() {
     assert_eq!(post_job(a, "big.png", &big, &[]).status, 413);
     expect(post_job(a, "x.png", &png, &[("model", "srgan")]), 400, "unknown model");
     expect(post_job(a, "x.png", &png, &[("model", "dcscn"), ("scale", "5")]), 400, "dcscn x5");
-    expect(post_job(a, "x.png", &png, &[("model", "drn"), ("scale", "2")]), 400, "drn x2: no shipped model");
+    expect(post_job(a, "x.png", &png, &[("model", "drfn"), ("scale", "4")]), 400, "drfn x4: no shipped model");
     expect(post_job(a, "x.png", &png, &[("scale", "two")]), 400, "not a number");
     let (ctype, body) = form(None, &[("model", "dcscn")]);
     expect(request(a, "POST", "/api/jobs", &[("Content-Type", &ctype)], &body), 400, "no `image`");

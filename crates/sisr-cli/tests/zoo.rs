@@ -146,6 +146,31 @@ fn convert_to_f16_halves_the_file_and_keeps_the_model() {
     assert_eq!(std::fs::read(&f32_path).unwrap(), m.bytes);
 }
 
+/// A training checkpoint converts to a model file: the optimizer slots go, the loop state
+/// becomes the provenance a finished run writes, the network is unchanged.
+#[test]
+fn convert_turns_a_checkpoint_into_a_model_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = sisr::models::SMALLEST.build(2, &sisr::default_device()).unwrap();
+    let mut meta = sisr::weights::Metadata::new();
+    let state = r#"{"step":7,"optim_t":7,"plateau_lr":0.001,"best_psnr":30.12345,"best_ssim":0.912346,"bad_validations":0,"seconds":12.4,"init":"runs/init/a.safetensors"}"#;
+    meta.insert(sisr::weights::TRAIN_STATE_KEY.into(), state.into());
+    let slots = vec![("optim.0.l.weight".to_string(), vec![0.5f32; 8])];
+    let checkpoint = dir.path().join("checkpoint-best.safetensors");
+    std::fs::write(&checkpoint, sisr::weights::to_bytes_with(&net, &meta, &slots)).unwrap();
+    let model = dir.path().join("model.safetensors");
+    ok(&sisr(&["convert", checkpoint.to_str().unwrap(), "-o", model.to_str().unwrap(), "--dtype", "f32"]));
+    let file = WeightsFile::read(&model).unwrap();
+    assert!(file.tensors.keys().all(|k| !k.starts_with("optim.")), "optimizer slots dropped");
+    assert!(!file.metadata.contains_key(sisr::weights::TRAIN_STATE_KEY));
+    assert_eq!(file.metadata["sisr.steps"], "7");
+    assert_eq!(file.metadata["sisr.validation"], "x2: 30.1234 dB / 0.91235");
+    assert_eq!(file.metadata["sisr.init"], "runs/init/a.safetensors");
+    assert_eq!(file.metadata["sisr.train_seconds"], "12");
+    let expected = WeightsFile::parse(&sisr::weights::to_bytes(&net, &Default::default()), Path::new("net.safetensors")).unwrap();
+    assert_eq!(file.tensors, expected.tensors);
+}
+
 /// A file that lists several scales serves each of them and refuses others; headers with
 /// scales the model does not have are refused before anything is built.
 #[test]

@@ -262,10 +262,30 @@ impl WeightsFile {
     }
 
     /// The file re-encoded with its tensors stored as `dtype` and `metadata` merged into its
-    /// header (the DCSCN authors' layout is converted to sisr's names).
+    /// header (the DCSCN authors' layout is converted to sisr's names). A training checkpoint
+    /// becomes a model file: its optimizer slots are dropped and its loop state becomes the
+    /// provenance a finished run writes (steps, best validation, warm start, seconds).
     pub fn to_bytes(&self, dtype: StoreDtype, metadata: &Metadata) -> Result<Vec<u8>, WeightsError> {
         let (kind, scale) = self.model()?;
-        let tensors = self.sisr_tensors();
+        let mut tensors = self.sisr_tensors();
+        let mut header = self.metadata.clone();
+        if let Some(state) = header.remove(TRAIN_STATE_KEY) {
+            tensors.retain(|name, _| !name.starts_with("optim."));
+            let state: serde_json::Value = serde_json::from_str(&state)
+                .map_err(|e| WeightsError::Unknown { path: self.path.clone(), message: format!("unreadable training state: {e}") })?;
+            if let Some(step) = state["step"].as_u64() {
+                header.insert("sisr.steps".into(), step.to_string());
+            }
+            if let (Some(p), Some(s)) = (state["best_psnr"].as_f64(), state["best_ssim"].as_f64()) {
+                header.insert("sisr.validation".into(), format!("x{scale}: {p:.4} dB / {s:.5}"));
+            }
+            if let Some(init) = state["init"].as_str() {
+                header.insert("sisr.init".into(), init.into());
+            }
+            if let Some(seconds) = state["seconds"].as_f64() {
+                header.insert("sisr.train_seconds".into(), format!("{seconds:.0}"));
+            }
+        }
         let mut names: Vec<&String> = tensors.keys().collect();
         names.sort();
         let encoded: Vec<(&String, &Vec<usize>, Vec<u8>)> = names.into_iter().map(|n| (n, &tensors[n].0, dtype.encode(&tensors[n].1))).collect();
@@ -273,7 +293,7 @@ impl WeightsFile {
             .iter()
             .map(|(n, s, b)| ((*n).clone(), safetensors::tensor::TensorView::new(dtype.safetensors(), s.to_vec(), b).expect("consistent tensor")))
             .collect();
-        let mut info: HashMap<String, String> = self.metadata.clone().into_iter().chain(metadata.clone()).collect();
+        let mut info: HashMap<String, String> = header.into_iter().chain(metadata.clone()).collect();
         info.insert(KEY_MODEL.into(), kind.name().into());
         info.insert(KEY_SCALE.into(), scale.to_string());
         safetensors::serialize(views, Some(info)).map_err(|e| WeightsError::Format { path: self.path.clone(), message: e.to_string() })

@@ -40,6 +40,7 @@ pub static SHIPPED: &[Shipped] = &[
     shipped!(DcscnCompact, [2], "dcscn-compact-x2.safetensors"),
     shipped!(DcscnCompact, [3], "dcscn-compact-x3.safetensors"),
     shipped!(DcscnCompact, [4], "dcscn-compact-x4.safetensors"),
+    shipped!(Drn, [2], "drn-x2.safetensors"),
 ];
 
 /// The model `sisr upscale` uses when none is named: the fastest shipped family.
