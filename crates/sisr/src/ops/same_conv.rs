@@ -145,7 +145,7 @@ impl SameConv {
         if let Some(bias) = bias {
             assert_eq!(bias.len(), self.cout, "bias size");
         }
-        if self.k == 3 && self.cin.min(self.cout) >= WINOGRAD_MIN_CHANNELS {
+        if self.winograd() {
             return self.winograd_forward(x, weight, bias);
         }
         let (plane, patch) = (self.plane(), self.patch());
@@ -285,6 +285,16 @@ impl SameConv {
         self.check(x.len(), self.cout * self.patch());
         assert_eq!(grad_out.len(), self.batch * self.cout * self.plane(), "output gradient size");
         let (plane, patch) = (self.plane(), self.patch());
+        let bias = (0..self.cout)
+            .into_par_iter()
+            .map(|co| {
+                let sum: f64 = (0..self.batch).map(|b| lane_sum(&grad_out[(b * self.cout + co) * plane..][..plane])).sum();
+                sum as f32
+            })
+            .collect();
+        if self.winograd() {
+            return (self.winograd_weight_grad(x, grad_out), bias);
+        }
         let bands = self.bands();
         let per_partial = bands.len().div_ceil(WEIGHT_GRAD_PARTIALS);
         let partials: Vec<Vec<f32>> = bands
@@ -327,14 +337,75 @@ impl SameConv {
         for partial in &partials {
             weight.iter_mut().zip(partial).for_each(|(w, p)| *w += p);
         }
-        let bias = (0..self.cout)
-            .into_par_iter()
-            .map(|co| {
-                let sum: f64 = (0..self.batch).map(|b| lane_sum(&grad_out[(b * self.cout + co) * plane..][..plane])).sum();
-                sum as f32
+        (weight, bias)
+    }
+
+    /// Whether this convolution runs as Winograd F(2×2, 3×3).
+    fn winograd(&self) -> bool {
+        self.k == 3 && self.cin.min(self.cout) >= WINOGRAD_MIN_CHANNELS
+    }
+
+    /// The weight gradient of a Winograd convolution, the adjoint of its forward: per work
+    /// unit the transformed input tiles V (as in the forward) and output-gradient tiles
+    /// A·dY·Aᵀ, 16 GEMMs summing their products over the tiles into fixed partial sums, then
+    /// Gᵀ·U·G back to 3×3 kernels.
+    fn winograd_weight_grad(&self, x: &[f32], grad_out: &[f32]) -> Vec<f32> {
+        let (plane, cin, cout, w) = (self.plane(), self.cin, self.cout, self.width);
+        let bands = self.winograd_bands();
+        let per_partial = bands.len().div_ceil(WEIGHT_GRAD_PARTIALS);
+        let n = w.div_ceil(2);
+        let partials: Vec<Vec<f32>> = bands
+            .par_chunks(per_partial)
+            .map(|chunk| {
+                let mut acc = vec![0f32; 16 * cout * cin];
+                let mut rows = [(); 12].map(|_| vec![0f32; n + 1]);
+                let (mut v, mut m) = (Vec::new(), Vec::new());
+                for &(b, y0, y1) in chunk {
+                    let tiles = (y1 - y0).div_ceil(2) * n;
+                    v.resize(16 * cin * tiles, 0.0);
+                    m.resize(16 * cout * tiles, 0.0);
+                    for (ci, channel) in x[b * cin * plane..(b + 1) * cin * plane].chunks_exact(plane).enumerate() {
+                        input_tiles(channel, w, y0, y1, &mut rows, &mut v[ci * tiles..], cin * tiles);
+                    }
+                    for (co, channel) in grad_out[b * cout * plane..(b + 1) * cout * plane].chunks_exact(plane).enumerate() {
+                        gradient_tiles(&channel[y0 * w..y1 * w], w, &mut rows, &mut m[co * tiles..], cout * tiles);
+                    }
+                    for xi in 0..16 {
+                        // acc[ξ] [Cout, Cin] += M[ξ] [Cout, tiles] · V[ξ] [Cin, tiles]ᵀ
+                        // SAFETY: the three matrices lie inside `acc`, `m` and `v` with these strides.
+                        unsafe {
+                            gemm(
+                                cout,
+                                cin,
+                                tiles,
+                                acc.as_mut_ptr().add(xi * cout * cin),
+                                1,
+                                cin as isize,
+                                true,
+                                m.as_ptr().add(xi * cout * tiles),
+                                1,
+                                tiles as isize,
+                                v.as_ptr().add(xi * cin * tiles),
+                                tiles as isize,
+                                1,
+                                1.0,
+                                1.0,
+                                false,
+                                false,
+                                false,
+                                Parallelism::None,
+                            );
+                        }
+                    }
+                }
+                acc
             })
             .collect();
-        (weight, bias)
+        let mut u = vec![0f32; 16 * cout * cin];
+        for partial in &partials {
+            u.iter_mut().zip(partial).for_each(|(a, p)| *a += p);
+        }
+        winograd_kernel_gradients(&u, cout, cin)
     }
 
     fn check(&self, x_len: usize, weight_len: usize) {
@@ -434,6 +505,88 @@ fn input_tiles_generic(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &m
                 v1[t] = o0[t] + e1[t];
                 v2[t] = e1[t] - o0[t];
                 v3[t] = o0[t] - o1[t];
+            }
+        }
+    }
+}
+
+/// Gᵀ·U·G of 16 matrices [Cout, Cin] (U[ξ][co][ci]), the adjoint of [`winograd_kernels`]:
+/// the gradient [Cout, Cin, 3, 3] of the kernels from the gradient of their transforms.
+fn winograd_kernel_gradients(u: &[f32], cout: usize, cin: usize) -> Vec<f32> {
+    let mut weight = vec![0f32; cout * cin * 9];
+    for (i, g) in weight.chunks_exact_mut(9).enumerate() {
+        let du: [[f32; 4]; 4] = std::array::from_fn(|r| std::array::from_fn(|c| u[(4 * r + c) * cout * cin + i]));
+        // Gᵀ on the rows, Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]].
+        let rows: [[f32; 4]; 3] = [
+            std::array::from_fn(|c| du[0][c] + 0.5 * (du[1][c] + du[2][c])),
+            std::array::from_fn(|c| 0.5 * (du[1][c] - du[2][c])),
+            std::array::from_fn(|c| 0.5 * (du[1][c] + du[2][c]) + du[3][c]),
+        ];
+        // · G on the columns.
+        for (r, row) in rows.iter().enumerate() {
+            g[3 * r] = row[0] + 0.5 * (row[1] + row[2]);
+            g[3 * r + 1] = 0.5 * (row[1] - row[2]);
+            g[3 * r + 2] = 0.5 * (row[1] + row[2]) + row[3];
+        }
+    }
+    weight
+}
+
+/// A·dY·Aᵀ of every 2×2 output-gradient tile of one channel's rows of a work unit (`rows_of`
+/// [rows, W]), A = [[1, 0], [1, 1], [1, −1], [0, −1]] (the adjoint of the output transform):
+/// M[ξ][t] at `m[ξ·stride + t]`. `scratch`: 12 rows of W/2 + 1 or more.
+fn gradient_tiles(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12], m: &mut [f32], stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { gradient_tiles_avx2(rows_of, w, scratch, m, stride) };
+    }
+    gradient_tiles_generic(rows_of, w, scratch, m, stride)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn gradient_tiles_avx2(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12], m: &mut [f32], stride: usize) {
+    gradient_tiles_generic(rows_of, w, scratch, m, stride)
+}
+
+#[inline(always)]
+fn gradient_tiles_generic(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12], m: &mut [f32], stride: usize) {
+    let n = w.div_ceil(2);
+    // Even and odd columns of the tile row's upper and lower gradient rows (zero past the edges).
+    let [ue, uo, le, lo, ..] = scratch;
+    for (tr, pair) in rows_of.chunks(2 * w).enumerate() {
+        for (i, (e, o)) in [(&mut *ue, &mut *uo), (&mut *le, &mut *lo)].into_iter().enumerate() {
+            e.fill(0.0);
+            o.fill(0.0);
+            if let Some(row) = pair.get(i * w..(i + 1) * w) {
+                let cols = row.chunks_exact(2);
+                if let [last] = cols.remainder() {
+                    e[w / 2] = *last;
+                }
+                for ((c, ee), oo) in cols.zip(e.iter_mut()).zip(o.iter_mut()) {
+                    (*ee, *oo) = (c[0], c[1]);
+                }
+            }
+        }
+        // A·dY: rows u, u + l, u − l, −l; then ·Aᵀ on the columns: p, p + q, p − q, −q.
+        let (ue, uo, le, lo) = (&ue[..n], &uo[..n], &le[..n], &lo[..n]);
+        for i in 0..4 {
+            let (v0, rest) = m[4 * i * stride + tr * n..].split_at_mut(stride);
+            let (v1, rest) = rest.split_at_mut(stride);
+            let (v2, v3) = rest.split_at_mut(stride);
+            let (v0, v1, v2, v3) = (&mut v0[..n], &mut v1[..n], &mut v2[..n], &mut v3[..n]);
+            for t in 0..n {
+                let (p, q) = match i {
+                    0 => (ue[t], uo[t]),
+                    1 => (ue[t] + le[t], uo[t] + lo[t]),
+                    2 => (ue[t] - le[t], uo[t] - lo[t]),
+                    _ => (-le[t], -lo[t]),
+                };
+                v0[t] = p;
+                v1[t] = p + q;
+                v2[t] = p - q;
+                v3[t] = -q;
             }
         }
     }
@@ -569,7 +722,7 @@ mod tests {
     }
 
     #[test]
-    fn winograd_forward_and_input_gradient_match_the_definition() {
+    fn winograd_gradients_match_the_definition() {
         for (i, s) in winograd_shapes().into_iter().enumerate() {
             let x = values(s.batch * s.cin * s.height * s.width, 30 + i as u32);
             let w = values(s.cout * s.cin * 9, 130 + i as u32);
@@ -583,6 +736,14 @@ mod tests {
                 e[j] = 1.0;
                 let expected = dot(&g, &naive(&s, &e, &w, &vec![0.0; s.cout])) as f32;
                 assert!((dx[j] - expected).abs() <= 1e-3 * (1.0 + expected.abs()), "{s:?} dx[{j}]: {} vs {expected}", dx[j]);
+            }
+            // dL/dw[j] = Σ g · conv(x, e_j), on a sample of the weights.
+            let (dw, _) = s.weight_grad(&x, &g);
+            for j in (0..w.len()).step_by(w.len() / 29 + 1).chain([w.len() - 1]) {
+                let mut e = vec![0f32; w.len()];
+                e[j] = 1.0;
+                let expected = dot(&g, &naive(&s, &x, &e, &vec![0.0; s.cout])) as f32;
+                assert!((dw[j] - expected).abs() <= 1e-3 * (1.0 + expected.abs()), "{s:?} dw[{j}]: {} vs {expected}", dw[j]);
             }
         }
     }
