@@ -61,3 +61,13 @@ pub fn protocol_parser() -> impl TypedValueParser<Value = Protocol> {
 pub fn backend_parser() -> impl TypedValueParser<Value = sisr::Backend> {
     choice(sisr::Backend::ALL.map(|b| PossibleValue::new(b.name())), sisr::Backend::parse)
 }
+
+/// `--precision NAME`.
+pub fn precision_parser() -> impl TypedValueParser<Value = sisr::Precision> {
+    let values = [
+        PossibleValue::new("f32").help("single precision (the default)"),
+        PossibleValue::new("f16").help("feature-map convolutions read f16 weights and activations, f32 accumulation"),
+        PossibleValue::new("bf16").help("feature-map convolutions read bf16 weights and activations, f32 accumulation"),
+    ];
+    choice(values, sisr::Precision::parse)
+}

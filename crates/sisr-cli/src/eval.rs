@@ -51,6 +51,10 @@ pub struct EvalArgs {
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Number format of the network's convolutions between feature maps (f32 accumulation;
+    /// image-facing layers and skip connections stay f32).
+    #[arg(long, default_value = "f32", value_parser = crate::context::precision_parser(), conflicts_with = "table")]
+    pub(crate) precision: sisr::Precision,
     #[command(flatten)]
     pub(crate) limits: LimitArgs,
 }
@@ -69,6 +73,7 @@ struct EvalJson {
     scale: usize,
     protocol: &'static str,
     ensemble: bool,
+    precision: &'static str,
     dataset: String,
     #[serde(serialize_with = "psnr_json")]
     psnr: f64,
@@ -110,6 +115,14 @@ pub fn run(args: EvalArgs, ctx: &Globals) -> Result<ExitCode> {
         },
     };
     let kind = network.as_ref().map_or(ModelKind::Bicubic, |n| n.kind);
+    let network = match network {
+        Some(n) => Some(n.with_precision(args.precision)),
+        None if args.precision != sisr::Precision::F32 => bail!("--precision {} applies to networks; bicubic has none to run", args.precision),
+        None => None,
+    };
+    if let Some(notice) = args.precision.notice() {
+        eprintln!("note: {notice}");
+    }
     if !kind.scales().contains(&scale) {
         bail!("{kind} does not support x{scale} (supported: {:?})", kind.scales());
     }
@@ -129,6 +142,7 @@ pub fn run(args: EvalArgs, ctx: &Globals) -> Result<ExitCode> {
             scale,
             protocol: protocol.name(),
             ensemble,
+            precision: args.precision.name(),
             dataset: dataset.display().to_string(),
             psnr: result.psnr,
             ssim: result.ssim,
@@ -136,7 +150,8 @@ pub fn run(args: EvalArgs, ctx: &Globals) -> Result<ExitCode> {
         };
         println!("{}", serde_json::to_string(&out)?);
     } else {
-        println!("{:<24} {:>8.2} dB  {:.4}   ({model_name}, x{scale}, protocol {})", "mean", result.psnr, result.ssim, protocol.name());
+        let precision = if args.precision == sisr::Precision::F32 { String::new() } else { format!(" in {}", args.precision) };
+        println!("{:<24} {:>8.2} dB  {:.4}   ({model_name}{precision}, x{scale}, protocol {})", "mean", result.psnr, result.ssim, protocol.name());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -48,6 +48,10 @@ pub struct UpscaleArgs {
     /// Compute threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Number format of the network's convolutions between feature maps (f32 accumulation;
+    /// image-facing layers and skip connections stay f32).
+    #[arg(long, default_value = "f32", value_parser = crate::context::precision_parser())]
+    precision: sisr::Precision,
     /// Process only shard I of N (1 ≤ I ≤ N) of the sorted inputs, e.g. `--shard 2/4`, or
     /// `auto`: the index and count of a Slurm array job, a Kubernetes Indexed Job (with
     /// --shard-count) or an AWS Batch array job. With `-o DIR`, each shard keeps a manifest
@@ -65,7 +69,13 @@ pub struct UpscaleArgs {
 }
 
 fn load_upscaler(args: &UpscaleArgs, ctx: &Globals) -> Result<(Upscaler, String)> {
-    Ok(zoo::upscaler(args.model, args.scale, args.weights.as_deref(), &ctx.device)?)
+    let (upscaler, mut description) = zoo::upscaler(args.model, args.scale, args.weights.as_deref(), &ctx.device)?;
+    let upscaler = upscaler.with_precision(args.precision).map_err(anyhow::Error::msg)?;
+    if let Some(notice) = args.precision.notice() {
+        eprintln!("note: {notice}");
+        description = format!("{description} in {}", args.precision);
+    }
+    Ok((upscaler, description))
 }
 
 /// The model's name for manifests.

@@ -233,3 +233,32 @@ fn standard_input_and_results_are_bounded_by_the_memory_limit() {
     assert!(!o.status.success() && stderr(&o).contains("1200x1200") && stderr(&o).contains("--max-alloc-mb"), "{}", stderr(&o));
     assert!(!dir.path().join("big_x2.png").exists());
 }
+
+#[test]
+fn reduced_precision_says_how_it_runs_and_stays_near_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.png");
+    save(&pattern(30, 24, Layout::Rgb), &input).unwrap();
+    let run = |precision: &str| {
+        let out = dir.path().join(format!("{precision}.png"));
+        let o = sisr(&["upscale", s(&input), "--model", "drn", "--precision", precision, "-o", s(&out)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (open(&out, &Default::default()).unwrap(), stderr(&o))
+    };
+    let (exact, quiet) = run("f32");
+    assert!(!quiet.contains("emulated"), "f32 needs no notice: {quiet}");
+    for precision in ["f16", "bf16"] {
+        let (reduced, notice) = run(precision);
+        assert!(notice.contains(&format!("{precision}: emulated")), "{precision}: {notice}");
+        assert!(max_level_diff(&exact, &reduced) <= 1, "{precision}: more than one level from f32");
+    }
+    let o = sisr(&["upscale", s(&input), "--model", "bicubic", "--precision", "bf16", "-o", s(&dir.path().join("b.png"))]);
+    assert!(!o.status.success() && stderr(&o).contains("bicubic has none to run"), "{}", stderr(&o));
+}
+
+fn max_level_diff(a: &Image, b: &Image) -> i32 {
+    match (&a.samples, &b.samples) {
+        (sisr_image::Samples::U8(x), sisr_image::Samples::U8(y)) => x.iter().zip(y).map(|(p, q)| (i32::from(*p) - i32::from(*q)).abs()).max().unwrap_or(0),
+        _ => panic!("8-bit expected"),
+    }
+}

@@ -360,10 +360,20 @@ struct Upscaler {
 impl Upscaler {
     /// `model`: a name (default `dcscn`, or the weights file's model); `scale`: 2, 3 or 4
     /// (default 2, or the weights file's); `tile`: LR tile side (0 = whole image; the result
-    /// does not depend on it); `ensemble`: average the 8 dihedral transforms.
+    /// does not depend on it); `ensemble`: average the 8 dihedral transforms; `precision`:
+    /// `f32`, `f16` or `bf16` (as `sisr upscale --precision`).
     #[new]
-    #[pyo3(signature = (model = None, scale = None, weights = None, tile = 256, ensemble = false))]
-    fn new(py: Python<'_>, model: Option<&str>, scale: Option<usize>, weights: Option<PathBuf>, tile: usize, ensemble: bool) -> PyResult<Self> {
+    #[pyo3(signature = (model = None, scale = None, weights = None, tile = 256, ensemble = false, precision = "f32"))]
+    fn new(
+        py: Python<'_>,
+        model: Option<&str>,
+        scale: Option<usize>,
+        weights: Option<PathBuf>,
+        tile: usize,
+        ensemble: bool,
+        precision: &str,
+    ) -> PyResult<Self> {
+        let precision = sisr::Precision::parse(precision).ok_or_else(|| value_err(format!("unknown precision {precision:?} (known: f32, f16, bf16)")))?;
         let kind = match model {
             Some(name) => Some(ModelKind::parse(name).ok_or_else(|| {
                 let known: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
@@ -372,6 +382,8 @@ impl Upscaler {
             None => None,
         };
         let (inner, description) = run(py, || sisr::zoo::upscaler(kind, scale, weights.as_deref(), &sisr::default_device())).map_err(|e| py_err(&e))?;
+        let inner = inner.with_precision(precision).map_err(value_err)?;
+        let description = if precision == sisr::Precision::F32 { description } else { format!("{description} in {precision}") };
         Ok(Upscaler { inner, description, tile, ensemble })
     }
 

@@ -111,6 +111,14 @@ def test_upscaler_equals_the_command_byte_for_byte(tmp_path):
     out_f = sisr.Upscaler("dcscn", 2).upscale(img.astype(np.float32) / 255)
     assert out_f.dtype == np.float32 and out_f.shape == (58, 74, 3)
     assert np.abs(out_f * 255 - sisr.Upscaler("dcscn", 2).upscale(img)).max() < 1.0
+    # Reduced precision: the command's bytes too, and within a level or two of f32.
+    cli_bf16 = tmp_path / "cli-bf16.png"
+    subprocess.run([str(sisr_binary()), "upscale", str(src), "--model", "drn", "--scale", "2", "--precision", "bf16", "-o", str(cli_bf16)], check=True, capture_output=True)
+    ours_bf16 = sisr.Upscaler("drn", 2, precision="bf16").upscale(img)
+    assert np.array_equal(ours_bf16, sisr.imread(cli_bf16))
+    assert np.abs(ours_bf16.astype(int) - sisr.Upscaler("drn", 2).upscale(img).astype(int)).max() <= 2
+    with pytest.raises(ValueError, match="precision"):
+        sisr.Upscaler("dcscn", 2, precision="fp8")
 
 
 def test_evaluate_the_dcscn_authors_weights():

@@ -7,6 +7,7 @@ pub mod complexity;
 pub mod infer;
 pub mod models;
 pub mod ops;
+pub mod precision;
 pub mod train;
 pub mod upscale;
 pub mod weights;
@@ -14,6 +15,7 @@ pub mod zoo;
 
 pub use burn::tensor::Device;
 pub use models::{ColorMode, ModelKind, Network};
+pub use precision::Precision;
 
 /// The default compute device: burn's pure-Rust flex backend on the CPU.
 pub fn default_device() -> burn::tensor::Device {

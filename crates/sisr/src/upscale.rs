@@ -27,6 +27,16 @@ impl Upscaler {
         }
     }
 
+    /// This upscaler with its network running in `precision`; bicubic has no network, so only
+    /// f32 suits it.
+    pub fn with_precision(self, precision: crate::Precision) -> Result<Self, String> {
+        match self {
+            Upscaler::Network(n) => Ok(Upscaler::Network(Box::new(n.with_precision(precision)))),
+            bicubic if precision == crate::Precision::F32 => Ok(bicubic),
+            Upscaler::Bicubic { .. } => Err(format!("precision {precision} applies to networks; bicubic has none to run")),
+        }
+    }
+
     /// Whether tiled inference equals whole-image inference (see [`Network::tiles_exactly`]).
     pub fn tiles_exactly(&self) -> bool {
         match self {

@@ -64,6 +64,7 @@ class Upscaler:
         weights: Optional[Path] = None,
         tile: int = 256,
         ensemble: bool = False,
+        precision: str = "f32",
     ) -> None: ...
     @property
     def scale(self) -> int: ...

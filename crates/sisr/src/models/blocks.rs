@@ -60,7 +60,8 @@ impl Apply for Conv2d {
             Some(b) => b.val(),
             None => Tensor::zeros([self.weight.val().dims()[0]], &x.device()),
         };
-        crate::ops::conv2d_same(x, self.weight.val(), bias)
+        let (x, weight) = crate::precision::conv_operands(x, self.weight.val());
+        crate::ops::conv2d_same(x, weight, bias)
     }
 }
 

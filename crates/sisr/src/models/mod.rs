@@ -11,6 +11,7 @@ pub mod glrl;
 pub use dcscn::Table3Complexity;
 
 use crate::complexity::{Complexity, Cost};
+use crate::precision::Precision;
 use crate::train::recipe::Recipe;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -233,7 +234,7 @@ impl ModelKind {
             ModelKind::Drfn | ModelKind::Drfn5m => Net::Drfn(drfn::Drfn::build(self, scale, device)),
             ModelKind::Glrl | ModelKind::Glrl128 => Net::Glrl(glrl::Glrl::build(self, scale, device)),
         };
-        Some(Network { kind: self, scale, net })
+        Some(Network { kind: self, scale, net, precision: Precision::F32 })
     }
 }
 
@@ -282,6 +283,8 @@ pub struct Network {
     pub kind: ModelKind,
     pub scale: usize,
     pub net: Net,
+    /// The number format its inference runs in ([`Precision`]; f32 for training).
+    pub precision: Precision,
 }
 
 impl Network {
@@ -289,7 +292,12 @@ impl Network {
     /// bicubic upscale `[N, C, sH, sW]`, required by the models that read it
     /// ([`ModelKind::uses_bicubic`]). Returns `[N, C, sH, sW]`.
     pub fn forward(&self, lr: Tensor<4>, bicubic: Option<Tensor<4>>) -> Tensor<4> {
-        with_module!(&self.net, m => m.forward(lr, bicubic))
+        crate::precision::run_in(self.precision, || with_module!(&self.net, m => m.forward(lr, bicubic)))
+    }
+
+    /// This network running its inference in `precision`.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        Network { precision, ..self }
     }
 
     /// How far (in LR pixels) an output pixel can see into its input ([`Paper::receptive_radius`]).

@@ -32,5 +32,5 @@ pub fn random_network(kind: ModelKind, scale: usize, device: &burn::tensor::Devi
         ModelKind::DcscnCompact => DcscnConfig::compact(scale),
         _ => return kind.build(scale, device).expect("a network"),
     };
-    Network { kind, scale, net: Net::Dcscn(dcscn.with_reconstruct_zero_init(false).init(device)) }
+    Network { kind, scale, net: Net::Dcscn(dcscn.with_reconstruct_zero_init(false).init(device)), precision: Default::default() }
 }
