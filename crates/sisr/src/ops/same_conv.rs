@@ -162,27 +162,7 @@ impl SameConv {
             let dst = unsafe { shared.at(b * self.cout * plane + y0 * self.width) };
             self.with_cols(image, y0, y1, |cols, cols_rs| unsafe {
                 // dst[Cout, n] (row stride H·W) = weight[Cout, patch] · cols[patch, n]
-                gemm(
-                    self.cout,
-                    n,
-                    patch,
-                    dst,
-                    1,
-                    plane as isize,
-                    false,
-                    weight.as_ptr(),
-                    1,
-                    patch as isize,
-                    cols,
-                    1,
-                    cols_rs as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
+                matmul(self.cout, n, patch, Strided::rows(dst, plane), false, Strided::rows(weight.as_ptr(), patch), Strided::rows(cols, cols_rs));
             });
             if let Some(bias) = bias {
                 for (co, &bv) in bias.iter().enumerate() {
@@ -229,26 +209,14 @@ impl SameConv {
                 for xi in 0..16 {
                     // SAFETY: the three matrices lie inside `m`, `u` and `v` with these strides.
                     unsafe {
-                        gemm(
+                        matmul(
                             cout,
                             tiles,
                             cin,
-                            m.as_mut_ptr().add(xi * cout * tiles),
-                            1,
-                            tiles as isize,
+                            Strided::rows(m.as_mut_ptr().add(xi * cout * tiles), tiles),
                             false,
-                            u.as_ptr().add(xi * cout * cin),
-                            1,
-                            cin as isize,
-                            v.as_ptr().add(xi * cin * tiles),
-                            1,
-                            tiles as isize,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            Parallelism::None,
+                            Strided::rows(u.as_ptr().add(xi * cout * cin), cin),
+                            Strided::rows(v.as_ptr().add(xi * cin * tiles), tiles),
                         );
                     }
                 }
@@ -307,26 +275,14 @@ impl SameConv {
                     let g = &grad_out[b * self.cout * plane + y0 * self.width..];
                     self.with_cols(image, y0, y1, |cols, cols_rs| unsafe {
                         // acc[Cout, patch] += g[Cout, n] · cols[patch, n]ᵀ
-                        gemm(
+                        matmul(
                             self.cout,
                             patch,
                             n,
-                            acc.as_mut_ptr(),
-                            1,
-                            patch as isize,
+                            Strided::rows(acc.as_mut_ptr(), patch),
                             true,
-                            g.as_ptr(),
-                            1,
-                            plane as isize,
-                            cols,
-                            cols_rs as isize,
-                            1,
-                            1.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            Parallelism::None,
+                            Strided::rows(g.as_ptr(), plane),
+                            Strided::columns(cols, cols_rs),
                         );
                     });
                 }
@@ -374,26 +330,14 @@ impl SameConv {
                         // acc[ξ] [Cout, Cin] += M[ξ] [Cout, tiles] · V[ξ] [Cin, tiles]ᵀ
                         // SAFETY: the three matrices lie inside `acc`, `m` and `v` with these strides.
                         unsafe {
-                            gemm(
+                            matmul(
                                 cout,
                                 cin,
                                 tiles,
-                                acc.as_mut_ptr().add(xi * cout * cin),
-                                1,
-                                cin as isize,
+                                Strided::rows(acc.as_mut_ptr().add(xi * cout * cin), cin),
                                 true,
-                                m.as_ptr().add(xi * cout * tiles),
-                                1,
-                                tiles as isize,
-                                v.as_ptr().add(xi * cin * tiles),
-                                tiles as isize,
-                                1,
-                                1.0,
-                                1.0,
-                                false,
-                                false,
-                                false,
-                                Parallelism::None,
+                                Strided::rows(m.as_ptr().add(xi * cout * tiles), tiles),
+                                Strided::columns(v.as_ptr().add(xi * cin * tiles), tiles),
                             );
                         }
                     }
@@ -644,6 +588,60 @@ fn output_tiles_generic(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mu
                 *last = lo[w / 2];
             }
         }
+    }
+}
+
+/// A matrix operand of [`matmul`]: element (i, j) at `ptr + i·row + j·col`.
+#[derive(Clone, Copy)]
+struct Strided<P> {
+    ptr: P,
+    row: usize,
+    col: usize,
+}
+
+impl<P> Strided<P> {
+    /// Row-major, rows `row` elements apart.
+    fn rows(ptr: P, row: usize) -> Self {
+        Strided { ptr, row, col: 1 }
+    }
+
+    /// A row-major matrix read transposed: columns `col` elements apart.
+    fn columns(ptr: P, col: usize) -> Self {
+        Strided { ptr, row: 1, col }
+    }
+}
+
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]`, or `+=` when `accumulate`, on the calling thread.
+///
+/// # Safety
+/// Every operand lies inside its allocation with these shapes and strides, and `dst` overlaps
+/// neither input.
+unsafe fn matmul(m: usize, n: usize, k: usize, dst: Strided<*mut f32>, accumulate: bool, lhs: Strided<*const f32>, rhs: Strided<*const f32>) {
+    let s = |v: usize| v as isize;
+    let alpha = if accumulate { 1.0 } else { 0.0 };
+    // SAFETY: as the caller promises.
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.ptr,
+            s(dst.col),
+            s(dst.row),
+            accumulate,
+            lhs.ptr,
+            s(lhs.col),
+            s(lhs.row),
+            rhs.ptr,
+            s(rhs.col),
+            s(rhs.row),
+            alpha,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
     }
 }
 
