@@ -42,6 +42,7 @@ pub static SHIPPED: &[Shipped] = &[
     shipped!(DcscnCompact, [4], "dcscn-compact-x4.safetensors"),
     shipped!(Drn, [2], "drn-x2.safetensors"),
     shipped!(Drn, [4], "drn-x4.safetensors"),
+    shipped!(Glrl, [2, 3, 4], "glrl.safetensors"),
 ];
 
 /// The model `sisr upscale` uses when none is named: the fastest shipped family.
