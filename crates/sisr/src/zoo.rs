@@ -41,6 +41,7 @@ pub static SHIPPED: &[Shipped] = &[
     shipped!(DcscnCompact, [3], "dcscn-compact-x3.safetensors"),
     shipped!(DcscnCompact, [4], "dcscn-compact-x4.safetensors"),
     shipped!(Drn, [2], "drn-x2.safetensors"),
+    shipped!(Drn, [3], "drn-x3.safetensors"),
     shipped!(Drn, [4], "drn-x4.safetensors"),
     shipped!(Glrl, [2, 3, 4], "glrl.safetensors"),
 ];
