@@ -64,10 +64,6 @@ pub fn backend_parser() -> impl TypedValueParser<Value = sisr::Backend> {
 
 /// `--precision NAME`.
 pub fn precision_parser() -> impl TypedValueParser<Value = sisr::Precision> {
-    let values = [
-        PossibleValue::new("f32").help("single precision (the default)"),
-        PossibleValue::new("f16").help("feature-map convolutions read f16 weights and activations, f32 accumulation"),
-        PossibleValue::new("bf16").help("feature-map convolutions read bf16 weights and activations, f32 accumulation"),
-    ];
+    let values = sisr::Precision::ALL.map(|p| PossibleValue::new(p.name()).help(p.description()));
     choice(values, sisr::Precision::parse)
 }

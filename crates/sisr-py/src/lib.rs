@@ -373,7 +373,10 @@ impl Upscaler {
         ensemble: bool,
         precision: &str,
     ) -> PyResult<Self> {
-        let precision = sisr::Precision::parse(precision).ok_or_else(|| value_err(format!("unknown precision {precision:?} (known: f32, f16, bf16)")))?;
+        let precision = sisr::Precision::parse(precision).ok_or_else(|| {
+            let known: Vec<&str> = sisr::Precision::ALL.iter().map(|p| p.name()).collect();
+            value_err(format!("unknown precision {precision:?} (known: {})", known.join(", ")))
+        })?;
         let kind = match model {
             Some(name) => Some(ModelKind::parse(name).ok_or_else(|| {
                 let known: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();

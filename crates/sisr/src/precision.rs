@@ -41,6 +41,15 @@ impl Precision {
         }
     }
 
+    /// One line for `--help`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Precision::F32 => "single precision (the default)",
+            Precision::F16 => "feature-map convolutions read f16 weights and activations, f32 accumulation",
+            Precision::Bf16 => "feature-map convolutions read bf16 weights and activations, f32 accumulation",
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.name() == name)
     }
