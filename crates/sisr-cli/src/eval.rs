@@ -117,8 +117,10 @@ pub fn run(args: EvalArgs, ctx: &Globals) -> Result<ExitCode> {
     let kind = network.as_ref().map_or(ModelKind::Bicubic, |n| n.kind);
     let network = match network {
         Some(n) => Some(n.with_precision(args.precision)),
-        None if args.precision != sisr::Precision::F32 => bail!("--precision {} applies to networks; bicubic has none to run", args.precision),
-        None => None,
+        None => {
+            args.precision.for_bicubic().map_err(anyhow::Error::msg)?;
+            None
+        }
     };
     if let Some(notice) = args.precision.notice() {
         eprintln!("note: {notice}");

@@ -68,6 +68,14 @@ impl Precision {
         }
     }
 
+    /// Bicubic interpolation has no network to run in a reduced format: only f32 suits it.
+    pub fn for_bicubic(self) -> Result<(), String> {
+        match self {
+            Precision::F32 => Ok(()),
+            _ => Err(format!("precision {self} applies to networks; bicubic has none to run")),
+        }
+    }
+
     /// Whether the format runs by rounding f32 data (every reduced format in this build): the
     /// format's results at f32's speed.
     pub fn emulated(self) -> bool {

@@ -32,8 +32,7 @@ impl Upscaler {
     pub fn with_precision(self, precision: crate::Precision) -> Result<Self, String> {
         match self {
             Upscaler::Network(n) => Ok(Upscaler::Network(Box::new(n.with_precision(precision)))),
-            bicubic if precision == crate::Precision::F32 => Ok(bicubic),
-            Upscaler::Bicubic { .. } => Err(format!("precision {precision} applies to networks; bicubic has none to run")),
+            bicubic => precision.for_bicubic().map(|()| bicubic),
         }
     }
 
