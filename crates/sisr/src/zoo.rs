@@ -44,6 +44,7 @@ pub static SHIPPED: &[Shipped] = &[
     shipped!(Drn, [3], "drn-x3.safetensors"),
     shipped!(Drn, [4], "drn-x4.safetensors"),
     shipped!(Glrl, [2, 3, 4], "glrl.safetensors"),
+    shipped!(Drfn5m, [4], "drfn-5m-x4.safetensors"),
 ];
 
 /// The model `sisr upscale` uses when none is named: the fastest shipped family.
