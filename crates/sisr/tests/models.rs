@@ -245,6 +245,27 @@ fn a_fresh_dcscn_outputs_its_bicubic_skip() {
     }
 }
 
+/// DRFN's tail conv starts at zero (`DrfnConfig::tail_zero_init`): before training, every input
+/// gives the same flat image, the mean colour of its MeanShift, inside the [0, 255] range.
+#[test]
+fn a_fresh_drfn_outputs_a_flat_mean_image() {
+    let dev = device();
+    for kind in [ModelKind::Drfn, ModelKind::Drfn5m] {
+        let net = kind.build(2, &dev).unwrap();
+        let input = |seed| Tensor::<4>::from_data(TensorData::new(random_input(3, 6, 6, seed), [1, 3, 6, 6]), &dev);
+        let (a, b) = (net.forward(input(3), None), net.forward(input(4), None));
+        assert_eq!(a.dims(), [1, 3, 12, 12]);
+        let diff: f32 = (a.clone() - b).abs().max().into_scalar();
+        assert_eq!(diff, 0.0, "{kind}: the output depends on the input");
+        for c in 0..3 {
+            let channel = a.clone().narrow(1, c, 1);
+            let (lo, hi): (f32, f32) = (channel.clone().min().into_scalar(), channel.max().into_scalar());
+            assert_eq!(lo, hi, "{kind}: channel {c} is not flat");
+            assert!((50.0..200.0).contains(&lo), "{kind}: channel {c} = {lo}, not a mean colour");
+        }
+    }
+}
+
 /// The devices with sisr's own operations (`sisr::ops`): flex, and LibTorch's CPU in a `tch`
 /// build; autodiff, so that the tests below check gradients too.
 fn ops_devices() -> Vec<Device> {

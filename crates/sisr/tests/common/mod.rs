@@ -5,6 +5,7 @@
 
 use sisr::models::Net;
 use sisr::models::dcscn::DcscnConfig;
+use sisr::models::drfn::DrfnConfig;
 use sisr::{ModelKind, Network};
 use std::path::PathBuf;
 
@@ -24,12 +25,16 @@ pub fn shared_data() -> Option<PathBuf> {
 }
 
 /// A network with random weights everywhere. DCSCN starts with L = 0 (its output is then
-/// exactly the bicubic skip), which would hide the feature path from tests of gradients and
-/// tiling, so its L is He-initialised here.
+/// exactly the bicubic skip) and DRFN with a zero tail conv (a flat image), which would hide
+/// the feature path from tests of gradients and tiling, so those layers are random here.
 pub fn random_network(kind: ModelKind, scale: usize, device: &burn::tensor::Device) -> Network {
     let dcscn = match kind {
         ModelKind::Dcscn => DcscnConfig::new(scale),
         ModelKind::DcscnCompact => DcscnConfig::compact(scale),
+        ModelKind::Drfn | ModelKind::Drfn5m => {
+            let drfn = DrfnConfig::of(kind, scale).with_tail_zero_init(false).init(device);
+            return Network { kind, scale, net: Net::Drfn(drfn), precision: Default::default() };
+        }
         _ => return kind.build(scale, device).expect("a network"),
     };
     Network { kind, scale, net: Net::Dcscn(dcscn.with_reconstruct_zero_init(false).init(device)), precision: Default::default() }
