@@ -34,6 +34,15 @@ pub fn conv(device: &Device, cin: usize, cout: usize, k: usize, bias: bool, init
     c
 }
 
+/// `c` with weight and bias at zero (a layer that starts silent). It keeps `c`'s random draw, so
+/// the layers built after it get the same random numbers whether or not it is zeroed.
+pub fn zeroed(mut c: Conv2d) -> Conv2d {
+    let device = c.weight.device();
+    c.weight = Initializer::Zeros.init(c.weight.shape(), &device);
+    c.bias = c.bias.map(|b| Initializer::Zeros.init(b.shape(), &device));
+    c
+}
+
 /// A layer run on sisr's operations (`crate::ops`): burn's `self.conv.forward(x)` idiom under
 /// another name, since burn's own `forward` would bypass them.
 pub trait Apply {

@@ -8,13 +8,13 @@
 //! ```
 //! Pixel range [0, 255] (C7); every conv runs on the LR grid.
 
-use super::blocks::{Apply, Dropout, Init, conv, count_conv, prelu};
+use super::blocks::{Apply, Dropout, Init, conv, count_conv, prelu, zeroed};
 use super::{BICUBIC_RADIUS, ColorMode, Input, ModelKind, Paper, needed};
 use crate::complexity::Cost;
 use crate::train::recipe::{Clip, Loss, Optimizer, Recipe, Schedule};
 use crate::weights::{ForeignLayout, Tensors};
 use burn::nn::conv::Conv2d;
-use burn::nn::{Initializer, PRelu, PixelShuffle, PixelShuffleConfig};
+use burn::nn::{PRelu, PixelShuffle, PixelShuffleConfig};
 use burn::prelude::*;
 use std::collections::HashMap;
 
@@ -88,10 +88,10 @@ impl DcscnConfig {
             .collect();
         let total: usize = filters.iter().sum();
         let b = self.nin_b_filters;
-        let mut l = conv(device, self.nin_a_filters + b, self.scale * self.scale, self.reconstruct_kernel, false, Init::HeNormal);
-        if self.reconstruct_zero_init {
-            l.weight = Initializer::Zeros.init(l.weight.shape(), device);
-        }
+        let l = match conv(device, self.nin_a_filters + b, self.scale * self.scale, self.reconstruct_kernel, false, Init::HeNormal) {
+            l if self.reconstruct_zero_init => zeroed(l),
+            l => l,
+        };
         Dcscn {
             feature,
             a1: ConvPrelu::new(device, total, self.nin_a_filters, 1, self),

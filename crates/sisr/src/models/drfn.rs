@@ -8,11 +8,10 @@
 //! RAG: X_m = X_{m−1} + conv3(ReLU(conv3(X_{m−1}))), m = 1..M;  C = X_M ⊙ CA(X_M);  F = C ⊙ SA(C) + F_{g−1}
 //! ```
 
-use super::blocks::{Apply, CamPool, ChannelAttention, Init, SpatialAttention, Upsampler, conv, count_conv, mean_shift};
+use super::blocks::{Apply, CamPool, ChannelAttention, Init, SpatialAttention, Upsampler, conv, count_conv, mean_shift, zeroed};
 use super::{ColorMode, Input, ModelKind, Paper};
 use crate::complexity::Cost;
 use crate::train::recipe::Recipe;
-use burn::nn::Initializer;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
@@ -70,18 +69,16 @@ impl DrfnConfig {
         let init = Init::PyTorchDefault;
         let f = self.features;
         let pairs = if self.fuse_shallow { self.groups } else { self.groups - 1 };
-        let mut tail = conv(device, f, 3, 3, true, init);
-        if self.tail_zero_init {
-            tail.weight = Initializer::Zeros.init(tail.weight.shape(), device);
-            tail.bias = tail.bias.map(|b| Initializer::Zeros.init(b.shape(), device));
-        }
         Drfn {
             head: conv(device, 3, f, 3, true, init),
             groups: (0..self.groups).map(|_| Rag::new(device, self)).collect(),
             fusion_pairs: (0..pairs).map(|_| (conv(device, 2 * f, f, 1, true, init), SpatialAttention::new(device, self.sam_kernel, init))).collect(),
             fusion: conv(device, pairs * f, f, 1, true, init),
             upsampler: Upsampler::new(device, f, self.scale, self.two_step_x4, init),
-            tail,
+            tail: match conv(device, f, 3, 3, true, init) {
+                tail if self.tail_zero_init => zeroed(tail),
+                tail => tail,
+            },
             rgb_range: self.rgb_range,
             fuse_shallow: self.fuse_shallow,
         }

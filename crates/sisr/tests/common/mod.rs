@@ -28,14 +28,11 @@ pub fn shared_data() -> Option<PathBuf> {
 /// exactly the bicubic skip) and DRFN with a zero tail conv (a flat image), which would hide
 /// the feature path from tests of gradients and tiling, so those layers are random here.
 pub fn random_network(kind: ModelKind, scale: usize, device: &burn::tensor::Device) -> Network {
-    let dcscn = match kind {
-        ModelKind::Dcscn => DcscnConfig::new(scale),
-        ModelKind::DcscnCompact => DcscnConfig::compact(scale),
-        ModelKind::Drfn | ModelKind::Drfn5m => {
-            let drfn = DrfnConfig::of(kind, scale).with_tail_zero_init(false).init(device);
-            return Network { kind, scale, net: Net::Drfn(drfn), precision: Default::default() };
-        }
+    let net = match kind {
+        ModelKind::Dcscn => Net::Dcscn(DcscnConfig::new(scale).with_reconstruct_zero_init(false).init(device)),
+        ModelKind::DcscnCompact => Net::Dcscn(DcscnConfig::compact(scale).with_reconstruct_zero_init(false).init(device)),
+        ModelKind::Drfn | ModelKind::Drfn5m => Net::Drfn(DrfnConfig::of(kind, scale).with_tail_zero_init(false).init(device)),
         _ => return kind.build(scale, device).expect("a network"),
     };
-    Network { kind, scale, net: Net::Dcscn(dcscn.with_reconstruct_zero_init(false).init(device)), precision: Default::default() }
+    Network { kind, scale, net, precision: Default::default() }
 }
