@@ -42,6 +42,9 @@ pub struct BenchArgs {
     /// Time the network alone, not the whole and tiled `upscale` path.
     #[arg(long)]
     network_only: bool,
+    /// Number format of the inference timings (training always runs f32).
+    #[arg(long, default_value = "f32", value_parser = crate::context::precision_parser())]
+    precision: sisr::Precision,
     /// Peak memory of `sisr upscale` (default model) on a synthetic RGB picture of this size, e.g. 6000x4000.
     #[arg(long)]
     memory: Option<String>,
@@ -90,6 +93,10 @@ struct Report {
     model: String,
     scale: usize,
     backend: &'static str,
+    /// Of the inference timings.
+    precision: &'static str,
+    /// Whether that precision runs by rounding f32 data (at f32's speed) on this CPU.
+    emulated: bool,
     threads: usize,
     matmul_gflops: f64,
     inference: Vec<Inference>,
@@ -120,7 +127,10 @@ pub fn run(args: BenchArgs, ctx: &Globals) -> Result<ExitCode> {
     }
     let device = ctx.device.clone();
     let peak = matmul_gflops(1024, &device);
-    let net = kind.build(args.scale, &device).expect("a network").valid();
+    let net = kind.build(args.scale, &device).expect("a network").valid().with_precision(args.precision);
+    if let Some(notice) = args.precision.notice().filter(|_| !args.no_infer) {
+        eprintln!("{notice}");
+    }
     let complexity = net.complexity();
     let flops_per_hr_pixel = 2.0 * complexity.macs_per_hr_pixel as f64;
 
@@ -172,6 +182,8 @@ pub fn run(args: BenchArgs, ctx: &Globals) -> Result<ExitCode> {
         model: kind.name().into(),
         scale: args.scale,
         backend: ctx.backend.name(),
+        precision: args.precision.name(),
+        emulated: args.precision.emulated(),
         threads: rayon::current_num_threads(),
         matmul_gflops: peak,
         inference,
@@ -187,7 +199,10 @@ pub fn run(args: BenchArgs, ctx: &Globals) -> Result<ExitCode> {
 }
 
 fn print_report(r: &Report) {
-    println!("{} x{} on {} ({} threads); fp32 matmul 1024³: {:.1} GFLOP/s", r.model, r.scale, r.backend, r.threads, r.matmul_gflops);
+    println!(
+        "{} x{} on {} ({} threads, inference in {}); fp32 matmul 1024³: {:.1} GFLOP/s",
+        r.model, r.scale, r.backend, r.threads, r.precision, r.matmul_gflops
+    );
     for i in &r.inference {
         let upscale = match (i.upscale_whole_s, i.upscale_tiled_s) {
             (Some(whole), Some(tiled)) => format!(", upscale whole {whole:.3} s, tiled ({}) {tiled:.3} s", i.tile),

@@ -1,13 +1,18 @@
-//! Reduced-precision inference (`--precision`): the convolutions between feature maps read
-//! their weights and input activations rounded to f16 or bf16 and accumulate in f32, as a
+//! Reduced-precision inference (`--precision`): the matrix products of the convolutions
+//! between feature maps read their operands rounded to f16 or bf16 and accumulate in f32, as a
 //! reduced-precision kernel (AVX512-FP16, AVX512-BF16/AMX) or PyTorch's autocast does. What
 //! the accuracy needs stays f32: the convolutions that read or write the image (fewer than 16
 //! channels in or out: feature extraction and reconstruction), skip connections, activations,
 //! attention and upsampling.
 //!
-//! sisr has no native reduced-precision kernels yet: the rounding is applied to f32 data
-//! ([`Precision::emulated`]), so the results are the format's and the speed is f32's.
+//! The operands are what the products read: the weights and the input activations, or for a
+//! Winograd convolution (`ops::same_conv`) the transformed kernels and input tiles. On a CPU
+//! with AMX or AVX512-BF16, bf16 runs on sisr's bf16 kernels (`ops::bf16_gemm`); everywhere else the
+//! same roundings are applied to f32 data ([`Precision::emulated`]): the format's results, up
+//! to the order of the sums, at f32's speed. f16 is emulated on every CPU. On LibTorch,
+//! whose convolutions are ATen's, the weights and input activations are rounded.
 
+use crate::ops::bf16_gemm;
 use burn::prelude::*;
 use burn::tensor::FloatDType;
 use std::cell::Cell;
@@ -54,20 +59,6 @@ impl Precision {
         Self::ALL.into_iter().find(|p| p.name() == name)
     }
 
-    /// Whether this CPU has instructions for the format (AVX512-FP16 for f16, AVX512-BF16
-    /// for bf16); f32 always.
-    pub fn cpu_has_instructions(self) -> bool {
-        match self {
-            Precision::F32 => true,
-            #[cfg(target_arch = "x86_64")]
-            Precision::F16 => std::arch::is_x86_feature_detected!("avx512fp16"),
-            #[cfg(target_arch = "x86_64")]
-            Precision::Bf16 => std::arch::is_x86_feature_detected!("avx512bf16"),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-
     /// Bicubic interpolation has no network to run in a reduced format: only f32 suits it.
     pub fn for_bicubic(self) -> Result<(), String> {
         match self {
@@ -76,22 +67,49 @@ impl Precision {
         }
     }
 
-    /// Whether the format runs by rounding f32 data (every reduced format in this build): the
-    /// format's results at f32's speed.
+    /// Whether the format runs by rounding f32 data on this CPU (f16 everywhere, bf16 without
+    /// AVX512-BF16): the format's results at f32's speed.
     pub fn emulated(self) -> bool {
-        self != Precision::F32
+        match self {
+            Precision::F32 => false,
+            Precision::F16 => true,
+            Precision::Bf16 => !bf16_gemm::available(),
+        }
     }
 
     /// What a user should know before running in this format, if anything.
     pub fn notice(self) -> Option<String> {
-        self.emulated().then(|| {
-            let cpu = if self.cpu_has_instructions() { "this CPU has" } else { "this CPU lacks" };
-            let instructions = if self == Precision::F16 { "AVX512-FP16" } else { "AVX512-BF16" };
-            format!(
-                "{}: emulated (f32 data rounded to {0}, f32 accumulation): the format's results at f32's speed; sisr has no native {0} kernels yet ({cpu} {instructions})",
-                self.name()
-            )
-        })
+        let instructions = if self == Precision::F16 { "AVX512-FP16" } else { "AMX or AVX512-BF16" };
+        match self {
+            Precision::F32 => None,
+            _ if !self.emulated() => {
+                let kernel = bf16_gemm::kernel().map_or("", |k| k.name());
+                Some(format!("{self}: native {kernel} kernels ({self} weights and activations, f32 accumulation)"))
+            }
+            _ => {
+                let why = match self {
+                    Precision::F16 => format!("sisr has no native {self} kernels yet"),
+                    _ => format!("this CPU lacks {instructions}"),
+                };
+                Some(format!("{self}: emulated (f32 data rounded to {self}, f32 accumulation): the format's results at f32's speed; {why}"))
+            }
+        }
+    }
+
+    /// `v` rounded to this format (round to nearest even), in f32.
+    pub(crate) fn round(self, v: f32) -> f32 {
+        match self {
+            Precision::F32 => v,
+            Precision::F16 => half::f16::from_f32(v).to_f32(),
+            Precision::Bf16 => round_bf16(v),
+        }
+    }
+
+    /// Every value of `values` rounded to this format.
+    pub(crate) fn round_all(self, values: &mut [f32]) {
+        if self != Precision::F32 {
+            values.iter_mut().for_each(|v| *v = self.round(*v));
+        }
     }
 
     fn dtype(self) -> Option<FloatDType> {
@@ -121,11 +139,45 @@ pub(crate) fn run_in<R>(precision: Precision, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// A convolution's input and weight as the current precision reads them: rounded to the
-/// reduced format (round to nearest even) and back to f32 when both channel counts are
-/// [`REDUCED_MIN_CHANNELS`] or more; unchanged otherwise.
+/// `v` rounded to bf16 (to nearest even) in f32, as `half` and the CPU's conversion round;
+/// a loop of these vectorizes.
+pub(crate) fn round_bf16(v: f32) -> f32 {
+    if v.is_nan() {
+        return v;
+    }
+    let bits = v.to_bits();
+    f32::from_bits(bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) & 0xffff_0000)
+}
+
+/// How the matrix products of a convolution read their operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Operands {
+    F32,
+    /// Rounded to the format in f32 storage, products and sums in f32.
+    Rounded(Precision),
+    /// On the AVX512-BF16 kernel: the roundings of `Rounded(Bf16)`, sums in another order.
+    NativeBf16,
+}
+
+/// How this thread's current precision runs a convolution of `cin` → `cout` channels.
+pub(crate) fn operands_for(cin: usize, cout: usize) -> Operands {
+    match CURRENT.with(Cell::get) {
+        Precision::F32 => Operands::F32,
+        _ if cin.min(cout) < REDUCED_MIN_CHANNELS => Operands::F32,
+        Precision::Bf16 if bf16_gemm::available() => Operands::NativeBf16,
+        p => Operands::Rounded(p),
+    }
+}
+
+/// A convolution's input and weight as the current precision reads them on LibTorch: rounded
+/// to the reduced format (round to nearest even) and back to f32 when both channel counts are
+/// [`REDUCED_MIN_CHANNELS`] or more; unchanged otherwise, and on flex, whose kernels round
+/// their own operands ([`operands_for`]).
 pub(crate) fn conv_operands(x: Tensor<4>, weight: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
     let [cout, cin, _, _] = weight.dims();
+    if x.device().inner() == Device::flex() {
+        return (x, weight);
+    }
     match CURRENT.with(Cell::get).dtype() {
         Some(dtype) if cin.min(cout) >= REDUCED_MIN_CHANNELS => {
             let round = |t: Tensor<4>| t.cast(dtype).cast(FloatDType::F32);

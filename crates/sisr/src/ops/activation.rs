@@ -1,25 +1,41 @@
 //! Host kernels for the networks' element-wise activations, each one pass forward and one pass
 //! backward (burn composes ELU from five element-wise operations and PReLU from three, each a
-//! pass over the tensor and most with a mask in the backward). f32, parallel over fixed chunks.
+//! pass over the tensor and most with a mask in the backward). f32, parallel over fixed chunks,
+//! each a loop at the CPU's vector width (`vector::widest!`).
 
+use super::vector::widest;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 14;
 
-/// `f` of each element pair, in parallel chunks of plain indexed slice loops. `f` is taken by
-/// value and its captures should be copies: a capture by reference may alias the output, which
-/// keeps the loop from vectorizing.
-fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Send + Sync + Copy) -> Vec<f32> {
+/// An element-wise kernel: `out` from the element pairs of two slices and one parameter.
+type PairKernel = fn(&mut [MaybeUninit<f32>], &[f32], &[f32], f32);
+
+/// `kernel(out, a, b, parameter)` over parallel chunks of the element pairs. `out` is left
+/// uninitialised: the kernel writes every element, so zero-filling would be one more pass.
+fn zip_map(a: &[f32], b: &[f32], parameter: f32, kernel: PairKernel) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "element-wise operands differ in size");
-    let mut out = vec![0f32; a.len()];
-    out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(move |(o, (a, b))| {
-        let (a, b) = (&a[..o.len()], &b[..o.len()]);
-        for i in 0..o.len() {
-            o[i] = f(a[i], b[i]);
-        }
-    });
+    let mut out = Vec::with_capacity(a.len());
+    out.spare_capacity_mut()[..a.len()]
+        .par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(o, (a, b))| kernel(o, a, b, parameter));
+    // SAFETY: the chunks cover the first a.len() elements, and the kernel wrote each.
+    unsafe { out.set_len(a.len()) };
     out
+}
+
+/// `out[i] = f(a[i], b[i])` as a plain indexed loop (slices cut to one length, `f` inlined),
+/// which vectorizes. `f`'s captures should be copies: a capture by reference may alias the
+/// output, which keeps the loop from vectorizing.
+#[inline(always)]
+fn map_pairs(out: &mut [MaybeUninit<f32>], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
+    let (a, b) = (&a[..out.len()], &b[..out.len()]);
+    for i in 0..out.len() {
+        out[i].write(f(a[i], b[i]));
+    }
 }
 
 /// eˣ for x ≤ 0, within 2·10⁻⁷ relative (0 below −87): x = n·ln 2 + r with |r| ≤ ln 2 / 2,
@@ -47,7 +63,16 @@ fn exp_nonpositive(x: f32) -> f32 {
 
 /// ELU_α(x) = x for x > 0, α(eˣ − 1) otherwise.
 pub fn elu(x: &[f32], alpha: f32) -> Vec<f32> {
-    zip_map(x, x, move |v, _| {
+    zip_map(x, x, alpha, elu_chunk)
+}
+
+widest! {
+    fn elu_chunk(out: &mut [MaybeUninit<f32>], x: &[f32], _same: &[f32], alpha: f32) = elu_chunk_generic;
+}
+
+#[inline(always)]
+fn elu_chunk_generic(out: &mut [MaybeUninit<f32>], x: &[f32], _same: &[f32], alpha: f32) {
+    map_pairs(out, x, x, |v, _| {
         // Both sides computed, then selected: no branch in the loop. NaN stays NaN.
         let negative = alpha * (exp_nonpositive(v) - 1.0);
         if v > 0.0 || v.is_nan() { v } else { negative }
@@ -56,7 +81,16 @@ pub fn elu(x: &[f32], alpha: f32) -> Vec<f32> {
 
 /// ELU's input gradient from its output `y`: 1 where y > 0 (x > 0), else y + α (= α eˣ).
 pub fn elu_grad(y: &[f32], grad: &[f32], alpha: f32) -> Vec<f32> {
-    zip_map(y, grad, move |y, g| if y > 0.0 { g } else { g * (y + alpha) })
+    zip_map(y, grad, alpha, elu_grad_chunk)
+}
+
+widest! {
+    fn elu_grad_chunk(out: &mut [MaybeUninit<f32>], y: &[f32], grad: &[f32], alpha: f32) = elu_grad_chunk_generic;
+}
+
+#[inline(always)]
+fn elu_grad_chunk_generic(out: &mut [MaybeUninit<f32>], y: &[f32], grad: &[f32], alpha: f32) {
+    map_pairs(out, y, grad, |y, g| if y > 0.0 { g } else { g * (y + alpha) })
 }
 
 /// The shape PReLU sees: `x` is [batch, channels, plane…]; `alpha` holds one slope per channel,
@@ -75,11 +109,14 @@ impl PreluShape {
 
     /// PReLU(x) = x for x > 0, a·x otherwise.
     pub fn forward(&self, x: &[f32], alpha: &[f32]) -> Vec<f32> {
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(self.plane).zip(x.par_chunks(self.plane)).enumerate().for_each(|(i, (o, x))| {
-            let a = self.slope(alpha, i % self.channels);
-            o.iter_mut().zip(x).for_each(|(o, &v)| *o = if v > 0.0 { v } else { a * v });
-        });
+        let mut out = Vec::with_capacity(x.len());
+        out.spare_capacity_mut()[..x.len()]
+            .par_chunks_mut(self.plane)
+            .zip(x.par_chunks(self.plane))
+            .enumerate()
+            .for_each(|(i, (o, x))| prelu_chunk(o, x, x, self.slope(alpha, i % self.channels)));
+        // SAFETY: the planes cover the first x.len() elements, and each was written.
+        unsafe { out.set_len(x.len()) };
         out
     }
 
@@ -112,6 +149,15 @@ impl PreluShape {
         }
         (dx, dalpha.into_iter().map(|v| v as f32).collect())
     }
+}
+
+widest! {
+    fn prelu_chunk(out: &mut [MaybeUninit<f32>], x: &[f32], _same: &[f32], slope: f32) = prelu_chunk_generic;
+}
+
+#[inline(always)]
+fn prelu_chunk_generic(out: &mut [MaybeUninit<f32>], x: &[f32], _same: &[f32], slope: f32) {
+    map_pairs(out, x, x, |v, _| if v > 0.0 { v } else { slope * v })
 }
 
 #[cfg(test)]

@@ -11,10 +11,12 @@
 #![cfg_attr(feature = "tch", allow(deprecated))]
 
 pub mod activation;
+pub(crate) mod bf16_gemm;
 pub(crate) mod same_conv;
 pub mod shuffle;
 #[cfg(feature = "tch")]
 mod torch;
+mod vector;
 
 use activation::PreluShape;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
@@ -102,7 +104,8 @@ impl SisrBackend for Flex {
     fn conv2d_same(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let s = shape_of(&x, &weight);
         let (x, weight, bias) = (host(&x), host(&weight), host(&bias));
-        let out = s.forward(x.storage(), weight.storage(), Some(bias.storage()));
+        let operands = crate::precision::operands_for(s.cin, s.cout);
+        let out = s.forward_with(x.storage(), weight.storage(), Some(bias.storage()), operands);
         flex_tensor(out, [s.batch, s.cout, s.height, s.width])
     }
 

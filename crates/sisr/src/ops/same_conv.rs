@@ -16,6 +16,9 @@
 //! do 4/9 of the direct work. Its transforms use only additions and halvings, so it differs
 //! from the direct sum by float rounding alone.
 
+use super::bf16_gemm::{self, PackedLhs};
+use super::vector::widest;
+use crate::precision::{Operands, Precision};
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -140,15 +143,29 @@ impl SameConv {
 
     /// Forward: `x` [N, Cin, H, W], `weight` [Cout, Cin, k, k], `bias` [Cout] → [N, Cout, H, W].
     pub fn forward(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+        self.forward_with(x, weight, bias, Operands::F32)
+    }
+
+    /// [`SameConv::forward`] with its matrix products reading `operands`: for a Winograd
+    /// convolution the transformed kernels and input tiles, otherwise the weights and the input.
+    pub(crate) fn forward_with(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>, operands: Operands) -> Vec<f32> {
         self.check(x.len(), weight.len());
         // The bias loops write through raw pointers: its length is part of the contract.
         if let Some(bias) = bias {
             assert_eq!(bias.len(), self.cout, "bias size");
         }
         if self.winograd() {
-            return self.winograd_forward(x, weight, bias);
+            return self.winograd_forward(x, weight, bias, operands);
+        }
+        if let Operands::Rounded(precision) = operands {
+            // The im2col matrix holds input values and zeros: rounding the input rounds it.
+            let (mut x, mut weight) = (x.to_vec(), weight.to_vec());
+            precision.round_all(&mut x);
+            precision.round_all(&mut weight);
+            return self.forward_with(&x, &weight, bias, Operands::F32);
         }
         let (plane, patch) = (self.plane(), self.patch());
+        let packed = (operands == Operands::NativeBf16).then(|| PackedLhs::new(weight, self.cout, patch));
         // Left uninitialised: the bands cover every output element and the GEMM (which does not
         // read its destination) writes each one, so zero-filling would be a wasted pass.
         let len = self.batch * self.cout * plane;
@@ -162,7 +179,10 @@ impl SameConv {
             let dst = unsafe { shared.at(b * self.cout * plane + y0 * self.width) };
             self.with_cols(image, y0, y1, |cols, cols_rs| unsafe {
                 // dst[Cout, n] (row stride H·W) = weight[Cout, patch] · cols[patch, n]
-                matmul(self.cout, n, patch, Strided::rows(dst, plane), false, Strided::rows(weight.as_ptr(), patch), Strided::rows(cols, cols_rs));
+                match &packed {
+                    Some(lhs) => bf16_gemm::matmul(lhs, n, cols, cols_rs, dst, plane),
+                    None => matmul(self.cout, n, patch, Strided::rows(dst, plane), false, Strided::rows(weight.as_ptr(), patch), Strided::rows(cols, cols_rs)),
+                }
             });
             if let Some(bias) = bias {
                 for (co, &bv) in bias.iter().enumerate() {
@@ -186,9 +206,16 @@ impl SameConv {
 
     /// [`SameConv::forward`] of a 3×3 kernel as Winograd F(2×2, 3×3): per work unit, the
     /// transformed input tiles, 16 GEMMs with the transformed kernels, the output transform.
-    fn winograd_forward(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    fn winograd_forward(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>, operands: Operands) -> Vec<f32> {
         let (plane, cin, cout, w) = (self.plane(), self.cin, self.cout, self.width);
-        let u = winograd_kernels(weight, cout, cin);
+        let mut u = winograd_kernels(weight, cout, cin);
+        let rounding = match operands {
+            Operands::Rounded(precision) => precision,
+            _ => Precision::F32,
+        };
+        rounding.round_all(&mut u);
+        let packed: Vec<PackedLhs> =
+            if operands == Operands::NativeBf16 { u.chunks_exact(cout * cin).map(|u| PackedLhs::new(u, cout, cin)).collect() } else { Vec::new() };
         let len = self.batch * cout * plane;
         let mut out = Vec::<f32>::with_capacity(len);
         let shared = SharedOut(out.as_mut_ptr());
@@ -205,10 +232,16 @@ impl SameConv {
                     // V[ξ][ci][t] at v[(ξ·Cin + ci)·tiles + t]
                     input_tiles(channel, w, y0, y1, &mut rows, &mut v[ci * tiles..], cin * tiles);
                 }
+                rounding.round_all(v);
                 // M[ξ] [Cout, tiles] = U[ξ] [Cout, Cin] · V[ξ] [Cin, tiles]
                 for xi in 0..16 {
-                    // SAFETY: the three matrices lie inside `m`, `u` and `v` with these strides.
+                    // SAFETY: the three matrices lie inside `m`, `u` and `v` with these strides;
+                    // `packed` is not empty only where the CPU runs the bf16 kernel.
                     unsafe {
+                        if let Some(lhs) = packed.get(xi) {
+                            bf16_gemm::matmul(lhs, tiles, v.as_ptr().add(xi * cin * tiles), tiles, m.as_mut_ptr().add(xi * cout * tiles), tiles);
+                            continue;
+                        }
                         matmul(
                             cout,
                             tiles,
@@ -388,24 +421,13 @@ fn winograd_kernels(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     u
 }
 
-/// Bᵀ d B of every 4×4 input tile of output rows y0..y1 of one channel (`channel` [H, W]),
-/// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]: V[ξ][t] at
-/// `v[ξ·stride + t]`. A row of tiles at a time, on its even and odd columns split apart, so
-/// that every loop is a plain vector loop (the transforms would otherwise cost as much as
-/// the products). `rows`: 12 scratch rows of W/2 + 1.
-fn input_tiles(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { input_tiles_avx2(channel, w, y0, y1, rows, v, stride) };
-    }
-    input_tiles_generic(channel, w, y0, y1, rows, v, stride)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn input_tiles_avx2(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
-    input_tiles_generic(channel, w, y0, y1, rows, v, stride)
+widest! {
+    /// Bᵀ d B of every 4×4 input tile of output rows y0..y1 of one channel (`channel` [H, W]),
+    /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]: V[ξ][t] at
+    /// `v[ξ·stride + t]`. A row of tiles at a time, on its even and odd columns split apart, so
+    /// that every loop is a plain vector loop (the transforms would otherwise cost as much as
+    /// the products). `rows`: 12 scratch rows of W/2 + 1.
+    fn input_tiles(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) = input_tiles_generic;
 }
 
 #[inline(always)]
@@ -476,22 +498,11 @@ fn winograd_kernel_gradients(u: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     weight
 }
 
-/// A·dY·Aᵀ of every 2×2 output-gradient tile of one channel's rows of a work unit (`rows_of`
-/// [rows, W]), A = [[1, 0], [1, 1], [1, −1], [0, −1]] (the adjoint of the output transform):
-/// M[ξ][t] at `m[ξ·stride + t]`. `scratch`: 12 rows of W/2 + 1 or more.
-fn gradient_tiles(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12], m: &mut [f32], stride: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { gradient_tiles_avx2(rows_of, w, scratch, m, stride) };
-    }
-    gradient_tiles_generic(rows_of, w, scratch, m, stride)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn gradient_tiles_avx2(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12], m: &mut [f32], stride: usize) {
-    gradient_tiles_generic(rows_of, w, scratch, m, stride)
+widest! {
+    /// A·dY·Aᵀ of every 2×2 output-gradient tile of one channel's rows of a work unit (`rows_of`
+    /// [rows, W]), A = [[1, 0], [1, 1], [1, −1], [0, −1]] (the adjoint of the output transform):
+    /// M[ξ][t] at `m[ξ·stride + t]`. `scratch`: 12 rows of W/2 + 1 or more.
+    fn gradient_tiles(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12], m: &mut [f32], stride: usize) = gradient_tiles_generic;
 }
 
 #[inline(always)]
@@ -536,22 +547,11 @@ fn gradient_tiles_generic(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12
     }
 }
 
-/// Aᵀ M A of every tile of one output channel, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], plus
-/// `bias`: M[ξ][t] at `m[ξ·stride + t]`, written to `dst`, the channel's rows of the unit
-/// ([rows, W]). `rows`: 12 scratch rows of W/2 + 1 or more.
-fn output_tiles(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { output_tiles_avx2(m, stride, w, bias, rows, dst) };
-    }
-    output_tiles_generic(m, stride, w, bias, rows, dst)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn output_tiles_avx2(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
-    output_tiles_generic(m, stride, w, bias, rows, dst)
+widest! {
+    /// Aᵀ M A of every tile of one output channel, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], plus
+    /// `bias`: M[ξ][t] at `m[ξ·stride + t]`, written to `dst`, the channel's rows of the unit
+    /// ([rows, W]). `rows`: 12 scratch rows of W/2 + 1 or more.
+    fn output_tiles(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) = output_tiles_generic;
 }
 
 #[inline(always)]
@@ -742,6 +742,39 @@ mod tests {
                 e[j] = 1.0;
                 let expected = dot(&g, &naive(&s, &x, &e, &vec![0.0; s.cout])) as f32;
                 assert!((dw[j] - expected).abs() <= 1e-3 * (1.0 + expected.abs()), "{s:?} dw[{j}]: {} vs {expected}", dw[j]);
+            }
+        }
+    }
+
+    #[test]
+    fn reduced_operands_round_what_the_products_read() {
+        use crate::ops::bf16_gemm;
+        use crate::precision::{Operands, Precision};
+        // Winograd shapes, and direct ones (1×1, 5×5) past the 16-channel threshold.
+        let direct =
+            [SameConv { batch: 1, cin: 20, cout: 18, height: 13, width: 40, k: 1 }, SameConv { batch: 2, cin: 16, cout: 19, height: 11, width: 9, k: 5 }];
+        for (i, s) in winograd_shapes().into_iter().chain(direct).enumerate() {
+            let x = values(s.batch * s.cin * s.height * s.width, 40 + i as u32);
+            let w = values(s.cout * s.cin * s.k * s.k, 140 + i as u32);
+            let bias = values(s.cout, 240 + i as u32);
+            let exact = s.forward(&x, &w, Some(&bias));
+            // Each operand rounded to 8 (bf16) or 11 (f16) significant bits: errors of about
+            // 2⁻⁸ or 2⁻¹¹ per product of values in [−1, 1] (Winograd's transformed ones a few
+            // times larger), of random signs, summed over the patch: √terms units (measured up
+            // to 1.6 units on these shapes).
+            let terms = (s.cin * s.k * s.k) as f32;
+            for (precision, unit) in [(Precision::Bf16, 2f32.powi(-8)), (Precision::F16, 2f32.powi(-11))] {
+                let rounded = s.forward_with(&x, &w, Some(&bias), Operands::Rounded(precision));
+                let worst = rounded.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(worst > 0.0, "{s:?} {precision}: the operands were not rounded");
+                assert!(worst <= 4.0 * unit * terms.sqrt(), "{s:?} {precision}: {worst} from f32");
+            }
+            if bf16_gemm::available() {
+                // The kernel reads the same roundings; only the order of the f32 sums differs.
+                let native = s.forward_with(&x, &w, Some(&bias), Operands::NativeBf16);
+                assert_close(&native, &s.forward_with(&x, &w, Some(&bias), Operands::Rounded(Precision::Bf16)), &format!("native bf16 {s:?}"));
+            } else {
+                eprintln!("native bf16 not compared: this CPU has neither AMX nor AVX512-BF16");
             }
         }
     }
