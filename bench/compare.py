@@ -5,7 +5,8 @@
 
 For each case, R rounds alternate one `sisr bench --json` run and one bench/torch_bench.py
 run (sisr, torch, sisr, torch, ...), so that slow drifts of the machine (thermal state,
-other load) fall on both sides alike. Each run reports the median of --runs timed runs after
+other load) fall on both sides alike. Besides fp32, inference cases also run sisr with
+`--precision bf16` and PyTorch under bf16 autocast, in the same rounds. Each run reports the median of --runs timed runs after
 one warm-up; a case's figure is the median of its rounds' figures.
 
 Standard library only: PyTorch is needed only by the interpreter given with --python. When
@@ -44,6 +45,7 @@ CASES = {
     "dcscn-x2-infer-256x256": ("dcscn", 2, ["--size", "256x256", "--no-train", "--network-only"], network_s),
     "dcscn-x2-infer-1280x720": ("dcscn", 2, ["--size", "1280x720", "--no-train", "--network-only"], network_s),
     "dcscn-x2-train": ("dcscn", 2, ["--no-infer", "--batch", "64", "--patch", "32"], train_s),
+    "drn-x2-infer-256x256": ("drn", 2, ["--size", "256x256", "--no-train", "--network-only"], network_s),
     "drn-x2-train": ("drn", 2, ["--no-infer", "--batch", "16", "--patch", "48"], train_s),
     # GLRL's patch is on the HR grid (its input is the bicubic upscale); its scale changes nothing.
     "glrl-train": ("glrl", 3, ["--no-infer", "--batch", "32", "--patch", "31"], train_s),
@@ -130,6 +132,10 @@ def fmt_s(v):
     return f"{v:.4f}" if v < 10 else f"{v:.2f}"
 
 
+def fmt_ratio(v):
+    return f"{v:.2f}×" if v is not None else "n/a"
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description="Times sisr and PyTorch on the same networks, interleaved.")
     ap.add_argument("--sisr", default=str(REPO / "target" / "release" / "sisr"), help="sisr binary (default: %(default)s)")
@@ -141,7 +147,7 @@ def parse_args():
     ap.add_argument("--cases", nargs="+", metavar="CASE", help=f"subset of the cases, by name or comma-separated (all: {', '.join(CASES)})")
     ap.add_argument("--json", metavar="FILE", help="also write every figure and the machine facts to FILE")
     ap.add_argument("--baseline", metavar="SISR", help="an earlier sisr build, timed in the same rounds (column \"sisr before\")")
-    ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the PyTorch bf16-autocast column")
+    ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the bf16 columns (PyTorch's autocast, sisr's --precision bf16)")
     args = ap.parse_args()
     if args.rounds < 1 or args.runs < 1 or args.threads < 1:
         ap.error("--rounds, --runs and --threads must be at least 1")
@@ -194,6 +200,9 @@ def main():
                      "--runs", str(args.runs), "--json"]
         # side -> (command, the figure of its report); interleaved in this order every round.
         sides = {"sisr": ([str(sisr), *bench_args], figure)}
+        if args.bf16 and "--no-train" in case_args:
+            # sisr's reduced precision is for inference (training runs f32).
+            sides["sisr_bf16"] = ([str(sisr), *bench_args, "--precision", "bf16"], figure)
         if args.baseline:
             sides["before"] = ([args.baseline, *bench_args], figure)
         if torch_ver is not None:
@@ -228,7 +237,16 @@ def main():
         entry["seconds"] = {side: statistics.median(v) if v else None for side, v in entry["rounds"].items()}
         mine = entry["seconds"]["sisr"]
         # Each peer's time / sisr's: > 1, sisr is faster.
-        entry["speed"] = {side: (v / mine if v and mine else None) for side, v in entry["seconds"].items() if side != "sisr"}
+        entry["speed"] = {side: (v / mine if v and mine else None) for side, v in entry["seconds"].items() if side in COLUMNS}
+        if "sisr_bf16" in sides:
+            bf16 = entry["seconds"]["sisr_bf16"]
+            reports = entry["reports"]["sisr_bf16"]
+            entry["sisr_bf16"] = {
+                # sisr f32 time / sisr bf16 time, and PyTorch bf16-autocast time / sisr bf16 time.
+                "speedup_over_f32": mine / bf16 if mine and bf16 else None,
+                "vs_torch_bf16": entry["seconds"].get("torch_bf16") / bf16 if bf16 and entry["seconds"].get("torch_bf16") else None,
+                "emulated": reports[0].get("emulated") if reports else None,
+            }
         sp, tp = entry["sisr_params"], entry["torch_params"]
         entry["params_match"] = None if sp is None or tp is None else sp == tp
         results.append(entry)
@@ -265,8 +283,7 @@ def print_report(facts, results):
     for e in results:
         cells = []
         for p in peers:
-            ratio = e["speed"].get(p)
-            cells += [fmt_s(e["seconds"].get(p)), f"{ratio:.2f}×" if ratio is not None else "n/a"]
+            cells += [fmt_s(e["seconds"].get(p)), fmt_ratio(e["speed"].get(p))]
         if e["params_match"] is None:
             params = f"n/a (sisr {e['sisr_params']:,})" if e["sisr_params"] is not None else "n/a"
         elif e["params_match"]:
@@ -277,6 +294,19 @@ def print_report(facts, results):
     print()
     print("vs X = X's time / sisr's time (> 1: sisr is faster). Inference is the network forward alone "
           "(batch 1); training is one step (forward, loss, backward, optimizer update). sisr runs fp32.")
+    bf16_rows = [e for e in results if e.get("sisr_bf16")]
+    if bf16_rows:
+        print()
+        print("| case | sisr f32 s | sisr bf16 s | bf16 / f32 speed | PyTorch bf16 autocast s | sisr bf16 vs PyTorch bf16 |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for e in bf16_rows:
+            b = e["sisr_bf16"]
+            emulated = " (emulated)" if b["emulated"] else ""
+            print(f"| {e['case']} | {fmt_s(e['seconds']['sisr'])} | {fmt_s(e['seconds']['sisr_bf16'])}{emulated} | "
+                  f"{fmt_ratio(b['speedup_over_f32'])} | {fmt_s(e['seconds'].get('torch_bf16'))} | {fmt_ratio(b['vs_torch_bf16'])} |")
+        print()
+        print("sisr bf16 = `sisr bench --precision bf16`: the feature-map convolutions on bf16 operands with f32 "
+              "accumulation, on AMX or AVX512-BF16 where the CPU has them (emulated: rounded f32 data at f32's speed).")
 
 
 if __name__ == "__main__":

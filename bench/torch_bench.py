@@ -29,6 +29,7 @@ CASES = {
     "dcscn-x2-infer-256x256": dict(model="dcscn", mode="infer", lr=(128, 128)),
     "dcscn-x2-infer-1280x720": dict(model="dcscn", mode="infer", lr=(640, 360)),
     "dcscn-x2-train": dict(model="dcscn", mode="train", batch=64, patch=32),
+    "drn-x2-infer-256x256": dict(model="drn", mode="infer", lr=(128, 128)),
     "drn-x2-train": dict(model="drn", mode="train", batch=16, patch=48),
     # The model zoo's training runs: GLRL's 31×31 HR patches (paper batch 32), DRFN-5m's
     # short CPU recipe (batch 8 of 32×32 LR patches).
