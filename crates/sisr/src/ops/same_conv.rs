@@ -17,7 +17,6 @@
 //! from the direct sum by float rounding alone.
 
 use super::bf16_gemm::{self, PackedLhs};
-use super::vector::widest;
 use crate::precision::{Operands, Precision};
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
@@ -421,13 +420,24 @@ fn winograd_kernels(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     u
 }
 
-widest! {
-    /// Bᵀ d B of every 4×4 input tile of output rows y0..y1 of one channel (`channel` [H, W]),
-    /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]: V[ξ][t] at
-    /// `v[ξ·stride + t]`. A row of tiles at a time, on its even and odd columns split apart, so
-    /// that every loop is a plain vector loop (the transforms would otherwise cost as much as
-    /// the products). `rows`: 12 scratch rows of W/2 + 1.
-    fn input_tiles(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) = input_tiles_generic;
+/// Bᵀ d B of every 4×4 input tile of output rows y0..y1 of one channel (`channel` [H, W]),
+/// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]: V[ξ][t] at
+/// `v[ξ·stride + t]`. A row of tiles at a time, on its even and odd columns split apart, so
+/// that every loop is a plain vector loop (the transforms would otherwise cost as much as
+/// the products). `rows`: 12 scratch rows of W/2 + 1.
+fn input_tiles(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { input_tiles_avx2(channel, w, y0, y1, rows, v, stride) };
+    }
+    input_tiles_generic(channel, w, y0, y1, rows, v, stride)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn input_tiles_avx2(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
+    input_tiles_generic(channel, w, y0, y1, rows, v, stride)
 }
 
 #[inline(always)]
@@ -498,11 +508,22 @@ fn winograd_kernel_gradients(u: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     weight
 }
 
-widest! {
-    /// A·dY·Aᵀ of every 2×2 output-gradient tile of one channel's rows of a work unit (`rows_of`
-    /// [rows, W]), A = [[1, 0], [1, 1], [1, −1], [0, −1]] (the adjoint of the output transform):
-    /// M[ξ][t] at `m[ξ·stride + t]`. `scratch`: 12 rows of W/2 + 1 or more.
-    fn gradient_tiles(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12], m: &mut [f32], stride: usize) = gradient_tiles_generic;
+/// A·dY·Aᵀ of every 2×2 output-gradient tile of one channel's rows of a work unit (`rows_of`
+/// [rows, W]), A = [[1, 0], [1, 1], [1, −1], [0, −1]] (the adjoint of the output transform):
+/// M[ξ][t] at `m[ξ·stride + t]`. `scratch`: 12 rows of W/2 + 1 or more.
+fn gradient_tiles(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12], m: &mut [f32], stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { gradient_tiles_avx2(rows_of, w, scratch, m, stride) };
+    }
+    gradient_tiles_generic(rows_of, w, scratch, m, stride)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn gradient_tiles_avx2(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12], m: &mut [f32], stride: usize) {
+    gradient_tiles_generic(rows_of, w, scratch, m, stride)
 }
 
 #[inline(always)]
@@ -547,11 +568,22 @@ fn gradient_tiles_generic(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12
     }
 }
 
-widest! {
-    /// Aᵀ M A of every tile of one output channel, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], plus
-    /// `bias`: M[ξ][t] at `m[ξ·stride + t]`, written to `dst`, the channel's rows of the unit
-    /// ([rows, W]). `rows`: 12 scratch rows of W/2 + 1 or more.
-    fn output_tiles(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) = output_tiles_generic;
+/// Aᵀ M A of every tile of one output channel, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], plus
+/// `bias`: M[ξ][t] at `m[ξ·stride + t]`, written to `dst`, the channel's rows of the unit
+/// ([rows, W]). `rows`: 12 scratch rows of W/2 + 1 or more.
+fn output_tiles(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { output_tiles_avx2(m, stride, w, bias, rows, dst) };
+    }
+    output_tiles_generic(m, stride, w, bias, rows, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn output_tiles_avx2(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+    output_tiles_generic(m, stride, w, bias, rows, dst)
 }
 
 #[inline(always)]
