@@ -1,16 +1,17 @@
 //! Reduced-precision inference (`--precision`): the matrix products of the convolutions
 //! between feature maps read their operands rounded to f16 or bf16 and accumulate in f32, as a
-//! reduced-precision kernel (AVX512-FP16, AVX512-BF16/AMX) or PyTorch's autocast does. What
+//! reduced-precision kernel (AMX, AVX512-BF16) or PyTorch's autocast does. What
 //! the accuracy needs stays f32: the convolutions that read or write the image (fewer than 16
 //! channels in or out: feature extraction and reconstruction), skip connections, activations,
 //! attention and upsampling.
 //!
 //! The operands are what the products read: the weights and the input activations, or for a
 //! Winograd convolution (`ops::same_conv`) the transformed kernels and input tiles. On a CPU
-//! with AMX or AVX512-BF16, bf16 runs on sisr's bf16 kernels (`ops::bf16_gemm`); everywhere else the
-//! same roundings are applied to f32 data ([`Precision::emulated`]): the format's results, up
-//! to the order of the sums, at f32's speed. f16 is emulated on every CPU. On LibTorch,
-//! whose convolutions are ATen's, the weights and input activations are rounded.
+//! with AMX or AVX512-BF16, bf16 runs on sisr's bf16 kernels (`ops::bf16_gemm`); everywhere
+//! else the same roundings are applied to f32 data ([`Precision::emulated`]): the format's
+//! results, up to the order of the sums, at f32's speed. f16 is emulated on every CPU
+//! (AVX512-FP16 accumulates in f16). On LibTorch, whose convolutions are ATen's, the weights
+//! and input activations are rounded.
 
 use crate::ops::bf16_gemm;
 use burn::prelude::*;
@@ -68,7 +69,7 @@ impl Precision {
     }
 
     /// Whether the format runs by rounding f32 data on this CPU (f16 everywhere, bf16 without
-    /// AVX512-BF16): the format's results at f32's speed.
+    /// AMX or AVX512-BF16): the format's results at f32's speed.
     pub fn emulated(self) -> bool {
         match self {
             Precision::F32 => false,
@@ -79,20 +80,12 @@ impl Precision {
 
     /// What a user should know before running in this format, if anything.
     pub fn notice(self) -> Option<String> {
-        let instructions = if self == Precision::F16 { "AVX512-FP16" } else { "AMX or AVX512-BF16" };
-        match self {
-            Precision::F32 => None,
-            _ if !self.emulated() => {
-                let kernel = bf16_gemm::kernel().map_or("", |k| k.name());
-                Some(format!("{self}: native {kernel} kernels ({self} weights and activations, f32 accumulation)"))
-            }
-            _ => {
-                let why = match self {
-                    Precision::F16 => format!("sisr has no native {self} kernels yet"),
-                    _ => format!("this CPU lacks {instructions}"),
-                };
-                Some(format!("{self}: emulated (f32 data rounded to {self}, f32 accumulation): the format's results at f32's speed; {why}"))
-            }
+        let emulated = |why: &str| Some(format!("{self}: emulated (f32 data rounded to {self}, f32 accumulation): the format's results at f32's speed; {why}"));
+        match (self, bf16_gemm::kernel()) {
+            (Precision::F32, _) => None,
+            (Precision::F16, _) => emulated("sisr has no f16 kernel with f32 accumulation (AVX512-FP16 accumulates in f16)"),
+            (Precision::Bf16, Some(kernel)) => Some(format!("bf16: native {} kernels (bf16 weights and activations, f32 accumulation)", kernel.name())),
+            (Precision::Bf16, None) => emulated("this CPU has neither AMX nor AVX512-BF16"),
         }
     }
 
@@ -155,7 +148,8 @@ pub(crate) enum Operands {
     F32,
     /// Rounded to the format in f32 storage, products and sums in f32.
     Rounded(Precision),
-    /// On the AVX512-BF16 kernel: the roundings of `Rounded(Bf16)`, sums in another order.
+    /// On sisr's bf16 kernels (AMX or AVX512-BF16): the roundings of `Rounded(Bf16)`, sums in
+    /// another order.
     NativeBf16,
 }
 
