@@ -54,14 +54,13 @@ impl Kernel {
         static SUPPORTED: OnceLock<Vec<Kernel>> = OnceLock::new();
         SUPPORTED.get_or_init(|| {
             let mut kernels = Vec::new();
+            // Both pack the right operand with AVX512-BF16 conversions.
             #[cfg(target_arch = "x86_64")]
-            {
+            if is_x86_feature_detected!("avx512bf16") && is_x86_feature_detected!("avx512bw") {
                 if amx_enabled() {
                     kernels.push(Kernel::Amx);
                 }
-                if is_x86_feature_detected!("avx512bf16") && is_x86_feature_detected!("avx512bw") {
-                    kernels.push(Kernel::Avx512);
-                }
+                kernels.push(Kernel::Avx512);
             }
             kernels
         })
