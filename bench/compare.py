@@ -200,7 +200,7 @@ def main():
                      "--runs", str(args.runs), "--json"]
         # side -> (command, the figure of its report); interleaved in this order every round.
         sides = {"sisr": ([str(sisr), *bench_args], figure)}
-        if args.bf16 and "--no-train" in case_args:
+        if args.bf16 and figure is network_s:
             # sisr's reduced precision is for inference (training runs f32).
             sides["sisr_bf16"] = ([str(sisr), *bench_args, "--precision", "bf16"], figure)
         if args.baseline:

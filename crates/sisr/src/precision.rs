@@ -94,7 +94,7 @@ impl Precision {
         match self {
             Precision::F32 => v,
             Precision::F16 => half::f16::from_f32(v).to_f32(),
-            Precision::Bf16 => round_bf16(v),
+            Precision::Bf16 => half::bf16::from_f32(v).to_f32(),
         }
     }
 
@@ -130,16 +130,6 @@ pub(crate) fn run_in<R>(precision: Precision, f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(CURRENT.with(|c| c.replace(precision)));
     f()
-}
-
-/// `v` rounded to bf16 (to nearest even) in f32, as `half` and the CPU's conversion round;
-/// a loop of these vectorizes.
-pub(crate) fn round_bf16(v: f32) -> f32 {
-    if v.is_nan() {
-        return v;
-    }
-    let bits = v.to_bits();
-    f32::from_bits(bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) & 0xffff_0000)
 }
 
 /// How the matrix products of a convolution read their operands.

@@ -7,7 +7,7 @@
 //! weights) is rounded to bf16 once, into pairs along k; the right one (image columns or
 //! Winograd tiles, f32) is rounded panel by panel as it is packed. Products and sums are f32
 //! throughout, so the result is the f32 product of the bf16-rounded operands up to the order
-//! of the sums (`precision::round_bf16` gives the same roundings to the f32 path).
+//! of the sums (`Precision::round` gives the same roundings to the f32 path).
 //!
 //! The AMX instructions are written as inline assembly: their intrinsics and target features
 //! are not stable Rust yet. Linux hands out AMX's tile state only on request
@@ -399,7 +399,7 @@ unsafe fn store_tile(i: usize, out: *mut f32, stride: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::precision::round_bf16;
+    use crate::precision::Precision;
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
         (0..n as u32).map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)) % 2001) as f32 / 1000.0 - 1.0).collect()
@@ -410,7 +410,7 @@ mod tests {
         let mut out = vec![0f32; m * n];
         for i in 0..m {
             for j in 0..n {
-                let s: f64 = (0..k).map(|t| f64::from(round_bf16(a[i * k + t])) * f64::from(round_bf16(b[t * ldr + j]))).sum();
+                let s: f64 = (0..k).map(|t| f64::from(Precision::Bf16.round(a[i * k + t])) * f64::from(Precision::Bf16.round(b[t * ldr + j]))).sum();
                 out[i * n + j] = s as f32;
             }
         }
