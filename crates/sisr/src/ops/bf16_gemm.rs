@@ -147,6 +147,34 @@ impl PackedLhs {
         }
         PackedLhs { kernel, rows, k, pairs, data }
     }
+
+    /// Pair rows a right operand in pairs ([`matmul_pairs`]) holds: k/2 with this kernel's
+    /// padding, the rows past k/2 zero.
+    pub(crate) fn pairs(&self) -> usize {
+        self.pairs
+    }
+}
+
+/// Row stride (u32) of a right operand in pairs `n` columns wide: whole panels, so that the
+/// kernels read every panel unmasked, and 16 more, so that its rows are not a power of two
+/// apart (which would map every row of a panel to the same cache sets).
+pub(crate) fn pairs_stride(n: usize) -> usize {
+    n.next_multiple_of(NR) + TILE
+}
+
+/// Writes columns 0..lo.len() of two rows of a right operand as bf16 pairs (`lo` the low
+/// half, `hi` the high one, zero where `None`) into `out`, and zeros from there to the end of
+/// the last panel: the row of a right operand in pairs ([`matmul_pairs`]).
+pub(crate) fn pack_pairs(lo: &[f32], hi: Option<&[f32]>, out: &mut [u32]) {
+    let cols = lo.len();
+    assert!(hi.is_none_or(|hi| hi.len() == cols) && out.len() >= cols.next_multiple_of(NR), "pair row sizes");
+    assert!(available(), "bf16 pairs are packed with AVX512-BF16");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the CPU has AVX512-BF16 (and AVX512BW with it); the rows hold `cols` values and
+    // `out` the whole panels.
+    unsafe {
+        pack_pair_row(lo.as_ptr(), hi.map_or(std::ptr::null(), <[f32]>::as_ptr), cols, cols.next_multiple_of(NR), out.as_mut_ptr())
+    };
 }
 
 /// `dst[rows × n] = lhs[rows × k] · rhs[k × n]`, `rhs` f32 (rounded to bf16 here) with rows
@@ -164,11 +192,11 @@ pub(crate) unsafe fn matmul(lhs: &PackedLhs, n: usize, rhs: *const f32, ldr: usi
         match lhs.kernel {
             Kernel::Avx512 => {
                 panel.resize(KC * NR, 0);
-                unsafe { matmul_avx512(lhs, n, rhs, ldr, dst, ldd, &mut panel) }
+                unsafe { matmul_avx512(lhs, n, Rhs::F32 { rhs, ldr, panel: &mut panel }, dst, ldd) }
             }
             Kernel::Amx => {
                 panel.resize(lhs.pairs * NR, 0);
-                unsafe { matmul_amx(lhs, n, rhs, ldr, dst, ldd, &mut panel) }
+                unsafe { matmul_amx(lhs, n, Rhs::F32 { rhs, ldr, panel: &mut panel }, dst, ldd) }
             }
         }
     });
@@ -176,31 +204,72 @@ pub(crate) unsafe fn matmul(lhs: &PackedLhs, n: usize, rhs: *const f32, ldr: usi
     unreachable!("bf16 kernels run on x86-64 only ({lhs_rows} rows, {n} columns)", lhs_rows = lhs.rows);
 }
 
+/// [`matmul`] of a right operand already in bf16 pairs, read in place: `lhs.pairs()` rows of
+/// [`pack_pairs`] `ldr` u32 apart ([`pairs_stride`] of `n` or more), n columns.
+///
+/// # Safety
+/// As for [`matmul`], with `rhs` holding those rows, each [`pack_pairs`]-padded to whole
+/// panels.
+pub(crate) unsafe fn matmul_pairs(lhs: &PackedLhs, n: usize, rhs: *const u32, ldr: usize, dst: *mut f32, ldd: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as the caller promises; `lhs` was packed for a kernel this CPU runs.
+    unsafe {
+        match lhs.kernel {
+            Kernel::Avx512 => matmul_avx512(lhs, n, Rhs::Pairs { rhs, ldr }, dst, ldd),
+            Kernel::Amx => matmul_amx(lhs, n, Rhs::Pairs { rhs, ldr }, dst, ldd),
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("bf16 kernels run on x86-64 only ({lhs_rows} rows, {n} columns, {rhs:?}, {ldr})", lhs_rows = lhs.rows);
+}
+
+/// The right operand of a product: f32, packed panel by panel, or already in pairs.
+enum Rhs<'a> {
+    F32 { rhs: *const f32, ldr: usize, panel: &'a mut [u32] },
+    Pairs { rhs: *const u32, ldr: usize },
+}
+
+impl Rhs<'_> {
+    /// Pairs p0..p0 + pc of the panel of columns j0..j0 + cols (a kernel's B operand) and the
+    /// stride of its rows, packing them first if the operand is f32.
+    ///
+    /// # Safety
+    /// The operand holds those columns and pairs; the CPU has AVX512-BF16.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    unsafe fn panel(&mut self, k: usize, j0: usize, cols: usize, p0: usize, pc: usize) -> (*const u32, usize) {
+        match self {
+            Rhs::F32 { rhs, ldr, panel } => {
+                for p in 0..pc {
+                    let k0 = 2 * (p0 + p);
+                    let row = |k1: usize| if k1 < k { unsafe { rhs.add(k1 * *ldr + j0) } } else { std::ptr::null() };
+                    // SAFETY: rows below k hold the panel's columns; the panel holds pc pairs.
+                    unsafe { pack_pair_row(row(k0), row(k0 + 1), cols, NR, panel.as_mut_ptr().add(p * NR)) };
+                }
+                (panel.as_ptr(), NR)
+            }
+            // SAFETY: inside the operand, as the caller promises.
+            Rhs::Pairs { rhs, ldr } => (unsafe { rhs.add(p0 * *ldr + j0) }, *ldr),
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-unsafe fn matmul_avx512(lhs: &PackedLhs, n: usize, rhs: *const f32, ldr: usize, dst: *mut f32, ldd: usize, panel: &mut [u32]) {
+unsafe fn matmul_avx512(lhs: &PackedLhs, n: usize, mut rhs: Rhs, dst: *mut f32, ldd: usize) {
     let blocks = lhs.rows.div_ceil(MR);
     for j0 in (0..n).step_by(NR) {
         let cols = NR.min(n - j0);
         for p0 in (0..lhs.pairs).step_by(KC) {
             let pc = KC.min(lhs.pairs - p0);
-            // SAFETY: columns j0..j0 + cols of rows 2·p0.. of `rhs` are inside it.
-            unsafe { pack_panel(rhs.add(j0), ldr, lhs.k, p0, pc, cols, panel) };
+            // SAFETY: columns j0..j0 + cols of pairs p0..p0 + pc are inside the operand.
+            let (b, ldb) = unsafe { rhs.panel(lhs.k, j0, cols, p0, pc) };
             for block in 0..blocks {
                 let rows = MR.min(lhs.rows - block * MR);
                 // SAFETY: the block's pairs p0..p0 + pc are inside `lhs.data`; its rows and
                 // columns of `dst` are inside `dst`.
                 unsafe {
-                    micro_kernel(
-                        lhs.data.as_ptr().add((block * lhs.pairs + p0) * MR),
-                        panel.as_ptr(),
-                        pc,
-                        dst.add(block * MR * ldd + j0),
-                        ldd,
-                        rows,
-                        cols,
-                        p0 > 0,
-                    );
+                    micro_kernel(lhs.data.as_ptr().add((block * lhs.pairs + p0) * MR), b, ldb, pc, dst.add(block * MR * ldd + j0), ldd, rows, cols, p0 > 0);
                 }
             }
         }
@@ -217,39 +286,39 @@ fn lanes(cols: usize, v: usize) -> u16 {
     }
 }
 
-/// Packs pairs p0..p0 + pc of columns 0..cols of `rhs` (f32) into `panel`: per pair NR u32,
-/// (rhs[2p][j], rhs[2p + 1][j]) as bf16, the low half first; columns past `cols` and rows
-/// past `k` are zero.
+/// Writes columns 0..width of rows `r0` and `r1` (f32; null: zeros) as bf16 pairs at `out`,
+/// `(r0[j], r1[j])` the low half first; columns past `cols` are zero.
+///
+/// # Safety
+/// The rows hold `cols` values, `out` holds `width` (a multiple of 16).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 #[inline]
-unsafe fn pack_panel(rhs: *const f32, ldr: usize, k: usize, p0: usize, pc: usize, cols: usize, panel: &mut [u32]) {
-    let masks: [u16; 4] = std::array::from_fn(|v| lanes(cols, v));
-    // 16-bit lane i of a pair vector takes lane i/2 of row k0 (even i) or of row k0 + 1 (odd
-    // i), which `cvtne2ps_pbh(row1, row0)` puts at i/2 and 16 + i/2.
+unsafe fn pack_pair_row(r0: *const f32, r1: *const f32, cols: usize, width: usize, out: *mut u32) {
+    // 16-bit lane i of a pair vector takes lane i/2 of r0 (even i) or of r1 (odd i), which
+    // `cvtne2ps_pbh(r1, r0)` puts at i/2 and 16 + i/2.
     let interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    for p in 0..pc {
-        let k0 = 2 * (p0 + p);
-        for (v, &mask) in masks.iter().enumerate() {
-            // SAFETY: masked loads touch only the `cols` columns of rows below k; the store is
-            // inside the panel (p < pc, v < 4).
-            unsafe {
-                let row0 = if k0 < k { _mm512_maskz_loadu_ps(mask, rhs.add(k0 * ldr + 16 * v)) } else { _mm512_setzero_ps() };
-                let row1 = if k0 + 1 < k { _mm512_maskz_loadu_ps(mask, rhs.add((k0 + 1) * ldr + 16 * v)) } else { _mm512_setzero_ps() };
-                let both = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(row1, row0));
-                _mm512_storeu_si512(panel.as_mut_ptr().add(p * NR + 16 * v).cast(), _mm512_permutexvar_epi16(interleave, both));
-            }
+    let load = |row: *const f32, j: usize, mask: u16| {
+        // SAFETY: masked to the row's `cols` values.
+        if row.is_null() { _mm512_setzero_ps() } else { unsafe { _mm512_maskz_loadu_ps(mask, row.add(j)) } }
+    };
+    for j in (0..width).step_by(16) {
+        let mask = lanes(cols, j / 16);
+        // SAFETY: j < width, inside `out`.
+        unsafe {
+            let both = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(load(r1, j, mask), load(r0, j, mask)));
+            _mm512_storeu_si512(out.add(j).cast(), _mm512_permutexvar_epi16(interleave, both));
         }
     }
 }
 
-/// `dst[rows × cols] (+)= a[MR × 2pc] · b[2pc × NR]` for one row block and one panel, in
-/// registers; `accumulate` adds to `dst` (the k blocks after the first).
+/// `dst[rows × cols] (+)= a[MR × 2pc] · b[2pc × NR]` for one row block and one panel (pair
+/// rows `ldb` apart), in registers; `accumulate` adds to `dst` (the k blocks after the first).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 #[inline]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn micro_kernel(a: *const u32, b: *const u32, pc: usize, dst: *mut f32, ldd: usize, rows: usize, cols: usize, accumulate: bool) {
+unsafe fn micro_kernel(a: *const u32, b: *const u32, ldb: usize, pc: usize, dst: *mut f32, ldd: usize, rows: usize, cols: usize, accumulate: bool) {
     let masks: [u16; 4] = std::array::from_fn(|v| lanes(cols, v));
     let mut acc = [[_mm512_setzero_ps(); 4]; MR];
     // Constant loop bounds (tests inside) keep the accumulators in registers.
@@ -266,7 +335,7 @@ unsafe fn micro_kernel(a: *const u32, b: *const u32, pc: usize, dst: *mut f32, l
     for p in 0..pc {
         // SAFETY: pair p < pc of the panel and of the row block.
         unsafe {
-            let bv: [__m512bh; 4] = std::array::from_fn(|v| std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(b.add(p * NR + 16 * v).cast())));
+            let bv: [__m512bh; 4] = std::array::from_fn(|v| std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(b.add(p * ldb + 16 * v).cast())));
             for r in 0..MR {
                 let av = std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*a.add(p * MR + r) as i32));
                 for v in 0..4 {
@@ -304,21 +373,22 @@ const TILES: TileConfig = TileConfig {
     rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
 };
 
-/// On AMX, each 64-column panel of `rhs` is packed whole (every pair along k), then per two
-/// 16-row tiles of `lhs` and two 16-column tiles of the panel, tmm0–3 accumulate the four
-/// output tiles over k, loading lhs into tmm4–5 and the panel into tmm6–7.
+/// On AMX, each 64-column panel (every pair along k) is packed whole if the operand is f32,
+/// then per two 16-row tiles of `lhs` and two 16-column tiles of the panel, tmm0–3 accumulate
+/// the four output tiles over k, loading lhs into tmm4–5 and the panel into tmm6–7.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-unsafe fn matmul_amx(lhs: &PackedLhs, n: usize, rhs: *const f32, ldr: usize, dst: *mut f32, ldd: usize, panel: &mut [u32]) {
+unsafe fn matmul_amx(lhs: &PackedLhs, n: usize, mut rhs: Rhs, dst: *mut f32, ldd: usize) {
     let row_tiles = lhs.rows.div_ceil(TILE);
-    let (a_stride, b_stride) = (lhs.pairs * 4, NR * 4);
+    let a_stride = lhs.pairs * 4;
     let mut scratch = [0f32; TILE * TILE];
     // SAFETY: the configuration is a valid palette-1 one; tilerelease below ends its use.
     unsafe { asm!("ldtilecfg [{0}]", in(reg) &TILES, options(nostack, readonly)) };
     for j0 in (0..n).step_by(NR) {
         let cols = NR.min(n - j0);
-        // SAFETY: columns j0..j0 + cols of the k rows of `rhs` are inside it.
-        unsafe { pack_panel(rhs.add(j0), ldr, lhs.k, 0, lhs.pairs, cols, panel) };
+        // SAFETY: columns j0..j0 + cols of every pair are inside the operand.
+        let (panel, ldb) = unsafe { rhs.panel(lhs.k, j0, cols, 0, lhs.pairs) };
+        let b_stride = ldb * 4;
         for rt in (0..row_tiles).step_by(2) {
             let two_rows = rt + 1 < row_tiles;
             for ct in (0..cols.div_ceil(TILE)).step_by(2) {
@@ -326,10 +396,10 @@ unsafe fn matmul_amx(lhs: &PackedLhs, n: usize, rhs: *const f32, ldr: usize, dst
                 // The second row tile reads the first's when there is none (its result is
                 // dropped): an in-bounds load keeps the loop free of branches.
                 let a1 = if two_rows { lhs.data[(rt + 1) * TILE * lhs.pairs..].as_ptr() } else { a0 };
-                let b0 = panel[ct * TILE..].as_ptr();
                 // SAFETY: tiles of 16 rows at these strides lie inside the packed operands
                 // (rows, pairs and panel columns are padded to whole tiles).
                 unsafe {
+                    let b0 = panel.add(ct * TILE);
                     asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
                     for t in 0..lhs.pairs / TILE {
                         asm!(
@@ -343,8 +413,8 @@ unsafe fn matmul_amx(lhs: &PackedLhs, n: usize, rhs: *const f32, ldr: usize, dst
                             "tdpbf16ps tmm3, tmm5, tmm7",
                             a0 = in(reg) a0.add(t * TILE),
                             a1 = in(reg) a1.add(t * TILE),
-                            b0 = in(reg) b0.add(t * TILE * NR),
-                            b1 = in(reg) b0.add(t * TILE * NR + TILE),
+                            b0 = in(reg) b0.add(t * TILE * ldb),
+                            b1 = in(reg) b0.add(t * TILE * ldb + TILE),
                             sa = in(reg) a_stride,
                             sb = in(reg) b_stride,
                             options(nostack, readonly),
@@ -431,17 +501,34 @@ mod tests {
                 let lhs = PackedLhs::for_kernel(kernel, &a, m, k);
                 let ldd = n + 3;
                 let mut dst = vec![f32::NAN; m * ldd];
+                let check = |dst: &[f32], want: &[f32], what: String| {
+                    for i in 0..m {
+                        for j in 0..n {
+                            let (got, w) = (dst[i * ldd + j], want[i * n + j]);
+                            assert!((got - w).abs() <= 1e-5 * (k as f32).sqrt() + 1e-6 * w.abs(), "{what} [{i}][{j}]: {got} vs {w}");
+                        }
+                        // The padding between rows of dst is not written.
+                        assert!(dst[i * ldd + n..(i + 1) * ldd].iter().all(|v| v.is_nan()), "{what}: wrote past column {n}");
+                    }
+                };
                 // SAFETY: the CPU runs the kernel; the shapes are those of the buffers.
                 unsafe { matmul(&lhs, n, b.as_ptr(), ldr, dst.as_mut_ptr(), ldd) };
                 let want = reference(&a, &b, m, n, k, ldr);
-                for i in 0..m {
-                    for j in 0..n {
-                        let (got, w) = (dst[i * ldd + j], want[i * n + j]);
-                        assert!((got - w).abs() <= 1e-5 * (k as f32).sqrt() + 1e-6 * w.abs(), "{kernel:?} {m}×{n}×{k} [{i}][{j}]: {got} vs {w}");
+                check(&dst, &want, format!("{kernel:?} {m}×{n}×{k}"));
+                // The same right operand packed in pairs beforehand, read in place.
+                let ld = pairs_stride(n);
+                let mut pairs = vec![u32::MAX; lhs.pairs() * ld];
+                for (p, out) in pairs.chunks_exact_mut(ld).enumerate() {
+                    let row = |r: usize| (r < k).then(|| &b[r * ldr..r * ldr + n]);
+                    match row(2 * p) {
+                        Some(lo) => pack_pairs(lo, row(2 * p + 1), out),
+                        None => out.fill(0),
                     }
-                    // The padding between rows of dst is not written.
-                    assert!(dst[i * ldd + n..(i + 1) * ldd].iter().all(|v| v.is_nan()), "{kernel:?} {m}×{n}×{k}: wrote past column {n}");
                 }
+                dst.fill(f32::NAN);
+                // SAFETY: as above, the operand in pairs `ld` apart.
+                unsafe { matmul_pairs(&lhs, n, pairs.as_ptr(), ld, dst.as_mut_ptr(), ldd) };
+                check(&dst, &want, format!("{kernel:?} in pairs {m}×{n}×{k}"));
             }
         }
     }

@@ -48,14 +48,19 @@ const WEIGHT_GRAD_PARTIALS: usize = 16;
 /// enough to run near the machine's matrix-product rate.
 const WINOGRAD_BAND_PIXELS: usize = 2048;
 
+/// Tiles per block of a bf16 Winograd band: the block's tiles as bf16 pairs and its f32
+/// products, 16 · (Cin/2 + Cout) · 64 · 4 B (0.6 MB at 96 channels), stay in L2 between the
+/// input transform, the products and the output transform.
+const BF16_BLOCK_TILES: usize = 64;
+
 /// Input and output channels from which a 3×3 convolution runs as Winograd: with fewer, the
 /// 16 small GEMMs and the transforms cost more than the direct product saves.
 const WINOGRAD_MIN_CHANNELS: usize = 16;
 
 thread_local! {
     static COLS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// Winograd's transformed input tiles and products of one band.
-    static TILES: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// Winograd's transformed input tiles (f32, or bf16 pairs) and products of one band.
+    static TILES: RefCell<(Vec<f32>, Vec<u32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
 }
 
 /// A raw output pointer shared by work units that write disjoint parts of one buffer.
@@ -220,42 +225,59 @@ impl SameConv {
         let shared = SharedOut(out.as_mut_ptr());
         let n = w.div_ceil(2); // tiles per row
         self.winograd_bands().into_par_iter().for_each(|(b, y0, y1)| {
-            let tiles = (y1 - y0).div_ceil(2) * n;
             let image = &x[b * cin * plane..(b + 1) * cin * plane];
             TILES.with(|cell| {
-                let (v, m) = &mut *cell.borrow_mut();
-                v.resize(16 * cin * tiles, 0.0);
-                m.resize(16 * cout * tiles, 0.0);
+                let (v, pairs, m) = &mut *cell.borrow_mut();
                 let mut rows = [(); 12].map(|_| vec![0f32; n + 1]);
-                for (ci, channel) in image.chunks_exact(plane).enumerate() {
-                    // V[ξ][ci][t] at v[(ξ·Cin + ci)·tiles + t]
-                    input_tiles(channel, w, y0, y1, &mut rows, &mut v[ci * tiles..], cin * tiles);
-                }
-                rounding.round_all(v);
-                // M[ξ] [Cout, tiles] = U[ξ] [Cout, Cin] · V[ξ] [Cin, tiles]
-                for xi in 0..16 {
-                    // SAFETY: the three matrices lie inside `m`, `u` and `v` with these strides;
-                    // `packed` is not empty only where the CPU runs the bf16 kernel.
-                    unsafe {
-                        if let Some(lhs) = packed.get(xi) {
-                            bf16_gemm::matmul(lhs, tiles, v.as_ptr().add(xi * cin * tiles), tiles, m.as_mut_ptr().add(xi * cout * tiles), tiles);
-                            continue;
+                // The bf16 kernels, their left operands packed once, run on blocks small
+                // enough for the cache; the f32 GEMM packs its left operand per call, so it
+                // takes the whole band at once.
+                let blocks: Vec<(usize, usize, TileColumns)> = if packed.is_empty() {
+                    vec![(y0, y1, TileColumns::all(w))]
+                } else {
+                    (y0..y1)
+                        .step_by(2)
+                        .flat_map(|y| {
+                            (0..n)
+                                .step_by(BF16_BLOCK_TILES)
+                                .map(move |first| (y, (y + 2).min(y1), TileColumns { first, count: BF16_BLOCK_TILES.min(n - first) }))
+                        })
+                        .collect()
+                };
+                for (ya, yb, window) in blocks {
+                    let tiles = (yb - ya).div_ceil(2) * window.count;
+                    m.resize(16 * cout * tiles, 0.0);
+                    if packed.is_empty() {
+                        v.resize(16 * cin * tiles, 0.0);
+                        for (ci, channel) in image.chunks_exact(plane).enumerate() {
+                            // V[ξ][ci][t] at v[(ξ·Cin + ci)·tiles + t]
+                            input_tiles(channel, w, (ya, yb), window, &mut rows, &mut v[ci * tiles..], cin * tiles);
                         }
-                        matmul(
-                            cout,
-                            tiles,
-                            cin,
-                            Strided::rows(m.as_mut_ptr().add(xi * cout * tiles), tiles),
-                            false,
-                            Strided::rows(u.as_ptr().add(xi * cout * cin), cin),
-                            Strided::rows(v.as_ptr().add(xi * cin * tiles), tiles),
-                        );
+                        rounding.round_all(v);
+                        // M[ξ] [Cout, tiles] = U[ξ] [Cout, Cin] · V[ξ] [Cin, tiles]
+                        for xi in 0..16 {
+                            // SAFETY: the three matrices lie inside `m`, `u` and `v` with these strides.
+                            unsafe {
+                                matmul(
+                                    cout,
+                                    tiles,
+                                    cin,
+                                    Strided::rows(m.as_mut_ptr().add(xi * cout * tiles), tiles),
+                                    false,
+                                    Strided::rows(u.as_ptr().add(xi * cout * cin), cin),
+                                    Strided::rows(v.as_ptr().add(xi * cin * tiles), tiles),
+                                );
+                            }
+                        }
+                    } else {
+                        // SAFETY: `packed` is not empty only where the CPU runs the bf16 kernel.
+                        unsafe { winograd_bf16_products(image, plane, w, (ya, yb), window, &packed, &mut rows, v, pairs, &mut m[..16 * cout * tiles]) };
                     }
-                }
-                for co in 0..cout {
-                    // SAFETY: rows y0..y1 of channel `co` of image `b` belong to this unit alone.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(shared.at((b * cout + co) * plane + y0 * w), (y1 - y0) * w) };
-                    output_tiles(&m[co * tiles..], cout * tiles, w, bias.map_or(0.0, |b| b[co]), &mut rows, dst);
+                    for co in 0..cout {
+                        // SAFETY: rows ya..yb of channel `co` of image `b` belong to this unit alone.
+                        let dst = unsafe { std::slice::from_raw_parts_mut(shared.at((b * cout + co) * plane + ya * w), (yb - ya) * w) };
+                        output_tiles(&m[co * tiles..], cout * tiles, w, window, bias.map_or(0.0, |b| b[co]), &mut rows, dst);
+                    }
                 }
             });
         });
@@ -353,7 +375,7 @@ impl SameConv {
                     v.resize(16 * cin * tiles, 0.0);
                     m.resize(16 * cout * tiles, 0.0);
                     for (ci, channel) in x[b * cin * plane..(b + 1) * cin * plane].chunks_exact(plane).enumerate() {
-                        input_tiles(channel, w, y0, y1, &mut rows, &mut v[ci * tiles..], cin * tiles);
+                        input_tiles(channel, w, (y0, y1), TileColumns::all(w), &mut rows, &mut v[ci * tiles..], cin * tiles);
                     }
                     for (co, channel) in grad_out[b * cout * plane..(b + 1) * cout * plane].chunks_exact(plane).enumerate() {
                         gradient_tiles(&channel[y0 * w..y1 * w], w, &mut rows, &mut m[co * tiles..], cout * tiles);
@@ -402,6 +424,53 @@ fn lane_sum(v: &[f32]) -> f64 {
     lanes.iter().map(|&l| f64::from(l)).sum::<f64>() + tail
 }
 
+/// Winograd's 16 products M[ξ] = U[ξ] · V[ξ] of output rows y0..y1, tile columns `window`, on
+/// the bf16 kernel: each input channel pair's tiles are transformed into the f32 scratch `v`
+/// and written straight into `pairs` as the bf16 pairs the kernel reads in place, V[ξ][p][t]
+/// at `pairs[(ξ·P + p)·ld + t]` (P: the kernel's padded pair count).
+///
+/// # Safety
+/// `packed` was packed for a kernel this CPU runs, 16 kernels [Cout, Cin]; `m` holds 16 ·
+/// Cout · tiles products.
+#[allow(clippy::too_many_arguments)]
+unsafe fn winograd_bf16_products(
+    image: &[f32],
+    plane: usize,
+    w: usize,
+    (y0, y1): (usize, usize),
+    window: TileColumns,
+    packed: &[PackedLhs],
+    rows: &mut [Vec<f32>; 12],
+    v: &mut Vec<f32>,
+    pairs: &mut Vec<u32>,
+    m: &mut [f32],
+) {
+    let tiles = (y1 - y0).div_ceil(2) * window.count;
+    let cout = m.len() / (16 * tiles);
+    let (count, ld) = (packed[0].pairs(), bf16_gemm::pairs_stride(tiles));
+    v.resize(32 * tiles, 0.0);
+    pairs.resize(16 * count * ld, 0);
+    let mut channels = image.chunks_exact(plane);
+    for p in 0..count {
+        let (lo, hi) = v.split_at_mut(16 * tiles);
+        let lo_channel = channels.next().inspect(|channel| input_tiles(channel, w, (y0, y1), window, rows, lo, tiles));
+        let hi_channel = channels.next().inspect(|channel| input_tiles(channel, w, (y0, y1), window, rows, hi, tiles));
+        for xi in 0..16 {
+            let out = &mut pairs[(xi * count + p) * ld..][..ld];
+            match lo_channel {
+                Some(_) => bf16_gemm::pack_pairs(&lo[xi * tiles..][..tiles], hi_channel.map(|_| &hi[xi * tiles..][..tiles]), out),
+                // The kernel's padding pairs.
+                None => out.fill(0),
+            }
+        }
+    }
+    for (xi, lhs) in packed.iter().enumerate() {
+        // SAFETY: V[ξ] is `count` pair rows `ld` apart, each packed to whole panels; M[ξ] is
+        // Cout rows of `tiles` inside `m`.
+        unsafe { bf16_gemm::matmul_pairs(lhs, tiles, pairs.as_ptr().add(xi * count * ld), ld, m.as_mut_ptr().add(xi * cout * tiles), tiles) };
+    }
+}
+
 /// Winograd F(2×2, 3×3) kernels U = G g Gᵀ of `weight` [Cout, Cin, 3, 3], as 16 matrices
 /// [Cout, Cin] (U[ξ][co][ci]), G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
 fn winograd_kernels(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
@@ -420,51 +489,74 @@ fn winograd_kernels(weight: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     u
 }
 
-/// Bᵀ d B of every 4×4 input tile of output rows y0..y1 of one channel (`channel` [H, W]),
+/// A window of a row of Winograd tiles: tiles first..first + count (output columns 2·first..).
+#[derive(Clone, Copy)]
+struct TileColumns {
+    first: usize,
+    count: usize,
+}
+
+impl TileColumns {
+    /// Every tile of a row of `w` columns.
+    fn all(w: usize) -> Self {
+        TileColumns { first: 0, count: w.div_ceil(2) }
+    }
+}
+
+/// Bᵀ d B of every 4×4 input tile of output rows y0..y1 and tile columns `window` of one channel (`channel` [H, W]),
 /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]: V[ξ][t] at
 /// `v[ξ·stride + t]`. A row of tiles at a time, on its even and odd columns split apart, so
 /// that every loop is a plain vector loop (the transforms would otherwise cost as much as
 /// the products). `rows`: 12 scratch rows of W/2 + 1.
-fn input_tiles(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
+fn input_tiles(channel: &[f32], w: usize, (y0, y1): (usize, usize), window: TileColumns, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
-        return unsafe { input_tiles_avx2(channel, w, y0, y1, rows, v, stride) };
+        return unsafe { input_tiles_avx2(channel, w, (y0, y1), window, rows, v, stride) };
     }
-    input_tiles_generic(channel, w, y0, y1, rows, v, stride)
+    input_tiles_generic(channel, w, (y0, y1), window, rows, v, stride)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn input_tiles_avx2(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
-    input_tiles_generic(channel, w, y0, y1, rows, v, stride)
+fn input_tiles_avx2(channel: &[f32], w: usize, (y0, y1): (usize, usize), window: TileColumns, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
+    input_tiles_generic(channel, w, (y0, y1), window, rows, v, stride)
 }
 
 #[inline(always)]
-fn input_tiles_generic(channel: &[f32], w: usize, y0: usize, y1: usize, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
-    let (h, n) = (channel.len() / w, w.div_ceil(2));
+fn input_tiles_generic(channel: &[f32], w: usize, (y0, y1): (usize, usize), window: TileColumns, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
+    let (h, n, base) = (channel.len() / w, window.count, 2 * window.first);
+    let end = w.min(base + 2 * n);
     let (even, rest) = rows.split_at_mut(4);
     let odd = &mut rest[..4];
     for tr in 0..(y1 - y0).div_ceil(2) {
-        // Input row i of the tile row as padded columns: even[i][k] = column 2k − 1,
-        // odd[i][k] = column 2k, zero outside the image.
+        // Input row i of the tile row as padded columns: even[i][k] = column base + 2k − 1,
+        // odd[i][k] = column base + 2k, zero outside the image.
         for (i, (e, o)) in even.iter_mut().zip(odd.iter_mut()).enumerate() {
+            let (e, o) = (&mut e[..=n], &mut o[..=n]);
             e.fill(0.0);
             o.fill(0.0);
             if let Some(y) = (y0 + 2 * tr + i).checked_sub(1).filter(|&y| y < h) {
-                let pairs = channel[y * w..(y + 1) * w].chunks_exact(2);
+                let row = &channel[y * w..(y + 1) * w];
+                let pairs = row[base..end].chunks_exact(2);
                 if let [last] = pairs.remainder() {
-                    o[w / 2] = *last;
+                    o[(end - base) / 2] = *last;
                 }
                 for ((pair, oo), ee) in pairs.zip(o.iter_mut()).zip(e[1..].iter_mut()) {
                     (*oo, *ee) = (pair[0], pair[1]);
+                }
+                if base > 0 {
+                    e[0] = row[base - 1];
+                }
+                if base + 2 * n < w {
+                    o[n] = row[base + 2 * n];
                 }
             }
         }
         // Bᵀ d on both halves: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3.
         for half in [&mut *even, &mut *odd] {
             let [d0, d1, d2, d3] = half else { unreachable!() };
-            for (((a, b), c), e) in d0.iter_mut().zip(d1.iter_mut()).zip(d2.iter_mut()).zip(d3.iter_mut()) {
+            for (((a, b), c), e) in d0[..=n].iter_mut().zip(d1[..=n].iter_mut()).zip(d2[..=n].iter_mut()).zip(d3[..=n].iter_mut()) {
                 (*a, *b, *c, *e) = (*a - *c, *b + *c, *c - *b, *b - *e);
             }
         }
@@ -568,27 +660,29 @@ fn gradient_tiles_generic(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12
     }
 }
 
-/// Aᵀ M A of every tile of one output channel, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]], plus
-/// `bias`: M[ξ][t] at `m[ξ·stride + t]`, written to `dst`, the channel's rows of the unit
-/// ([rows, W]). `rows`: 12 scratch rows of W/2 + 1 or more.
-fn output_tiles(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+/// Aᵀ M A of every tile in tile columns `window` of one output channel, Aᵀ = [[1, 1, 1, 0],
+/// [0, 1, −1, −1]], plus `bias`: M[ξ][t] at `m[ξ·stride + t]`, written to the window's
+/// columns of `dst`, the channel's rows of the unit ([rows, W]). `rows`: 12 scratch rows of
+/// W/2 + 1 or more.
+fn output_tiles(m: &[f32], stride: usize, w: usize, window: TileColumns, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
-        return unsafe { output_tiles_avx2(m, stride, w, bias, rows, dst) };
+        return unsafe { output_tiles_avx2(m, stride, w, window, bias, rows, dst) };
     }
-    output_tiles_generic(m, stride, w, bias, rows, dst)
+    output_tiles_generic(m, stride, w, window, bias, rows, dst)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn output_tiles_avx2(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
-    output_tiles_generic(m, stride, w, bias, rows, dst)
+fn output_tiles_avx2(m: &[f32], stride: usize, w: usize, window: TileColumns, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+    output_tiles_generic(m, stride, w, window, bias, rows, dst)
 }
 
 #[inline(always)]
-fn output_tiles_generic(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
-    let n = w.div_ceil(2);
+fn output_tiles_generic(m: &[f32], stride: usize, w: usize, window: TileColumns, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+    let (n, base) = (window.count, 2 * window.first);
+    let end = w.min(base + 2 * n);
     let (sums, outs) = rows.split_at_mut(8);
     for (tr, dst_rows) in dst.chunks_mut(2 * w).enumerate() {
         // Rows m0 + m1 + m2 (upper output row) and m1 − m2 − m3 (lower), column by column.
@@ -612,12 +706,12 @@ fn output_tiles_generic(m: &[f32], stride: usize, w: usize, bias: f32, rows: &mu
                 lo[t] = c0[t] + c1[t] + c2[t] + bias;
                 hi[t] = c1[t] - c2[t] - c3[t] + bias;
             }
-            let mut pairs = row.chunks_exact_mut(2);
+            let mut pairs = row[base..end].chunks_exact_mut(2);
             for ((pair, &l), &r) in pairs.by_ref().zip(lo.iter()).zip(hi.iter()) {
                 (pair[0], pair[1]) = (l, r);
             }
             if let [last] = pairs.into_remainder() {
-                *last = lo[w / 2];
+                *last = lo[(end - base) / 2];
             }
         }
     }
@@ -748,6 +842,9 @@ mod tests {
             SameConv { batch: 2, cin: 16, cout: 17, height: 9, width: 7, k: 3 },
             SameConv { batch: 1, cin: 18, cout: 16, height: 70, width: 64, k: 3 },
             SameConv { batch: 1, cin: 16, cout: 16, height: 1, width: 1, k: 3 },
+            // Odd channels (a bf16 pair with no high half) and tile rows longer than a bf16
+            // block, which end in a partial block and an odd column.
+            SameConv { batch: 1, cin: 33, cout: 20, height: 5, width: 261, k: 3 },
         ]
     }
 
