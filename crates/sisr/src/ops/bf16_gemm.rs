@@ -98,11 +98,6 @@ fn amx_enabled() -> bool {
     status == 0
 }
 
-/// bf16 bits of `v`, rounded to nearest even, as the packing instructions round.
-fn bf16_bits(v: f32) -> u32 {
-    u32::from(half::bf16::from_f32(v).to_bits())
-}
-
 /// A rows × k f32 matrix as bf16 pairs along k (the low half first; a last odd column is
 /// zero), laid out for its kernel:
 /// - AVX512: [`MR`] rows interleaved, `data[(block · pairs + p) · MR + r]`;
@@ -134,15 +129,18 @@ impl PackedLhs {
             Kernel::Avx512 => (rows.div_ceil(MR), MR),
             Kernel::Amx => (rows.div_ceil(TILE), TILE),
         };
+        assert!(Kernel::supported().contains(&kernel), "{kernel:?} does not run on this CPU");
         let mut data = vec![0u32; blocks * block_rows * pairs];
+        let mut row_pairs = vec![0u32; k.div_ceil(2)];
         for (i, row) in a.chunks_exact(k.max(1)).enumerate() {
-            for (p, pair) in row.chunks(2).enumerate() {
-                let high = pair.get(1).map_or(0, |&v| bf16_bits(v));
-                let at = match kernel {
-                    Kernel::Avx512 => ((i / MR) * pairs + p) * MR + i % MR,
-                    Kernel::Amx => i * pairs + p,
-                };
-                data[at] = bf16_bits(pair[0]) | high << 16;
+            // SAFETY: every supported kernel needs AVX512-BF16 (and AVX512BW with it).
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                pack_row(row, &mut row_pairs)
+            };
+            match kernel {
+                Kernel::Avx512 => row_pairs.iter().enumerate().for_each(|(p, &pair)| data[((i / MR) * pairs + p) * MR + i % MR] = pair),
+                Kernel::Amx => data[i * pairs..][..row_pairs.len()].copy_from_slice(&row_pairs),
             }
         }
         PackedLhs { kernel, rows, k, pairs, data }
@@ -175,6 +173,32 @@ pub(crate) fn pack_pairs(lo: &[f32], hi: Option<&[f32]>, out: &mut [u32]) {
     unsafe {
         pack_pair_row(lo.as_ptr(), hi.map_or(std::ptr::null(), <[f32]>::as_ptr), cols, cols.next_multiple_of(NR), out.as_mut_ptr())
     };
+}
+
+/// `row` as bf16 pairs along it, (row[2p], row[2p + 1]) the low half first, into `pairs`
+/// (row.len()/2 rounded up; a last odd element's high half is zero).
+///
+/// # Safety
+/// The CPU has AVX512-BF16 and AVX512BW.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+unsafe fn pack_row(row: &[f32], pairs: &mut [u32]) {
+    assert_eq!(pairs.len(), row.len().div_ceil(2), "pair row size");
+    for (chunk, j) in (0..row.len()).step_by(32).enumerate() {
+        let mask = |from: usize| match row.len().saturating_sub(from) {
+            l if l >= 16 => u16::MAX,
+            l => (1u16 << l) - 1,
+        };
+        let stored = (row.len() - j).div_ceil(2).min(16);
+        // SAFETY: the masked loads read only the row's elements, the masked store only the
+        // pairs they make; `cvtne2ps_pbh(hi, lo)` puts lo's 16 values before hi's.
+        unsafe {
+            let lo = _mm512_maskz_loadu_ps(mask(j), row.as_ptr().add(j));
+            let hi = if j + 16 < row.len() { _mm512_maskz_loadu_ps(mask(j + 16), row.as_ptr().add(j + 16)) } else { _mm512_setzero_ps() };
+            let both = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+            _mm512_mask_storeu_epi32(pairs.as_mut_ptr().add(16 * chunk).cast(), ((1u32 << stored) - 1) as u16, both);
+        }
+    }
 }
 
 /// `dst[rows × n] = lhs[rows × k] · rhs[k × n]`, `rhs` f32 (rounded to bf16 here) with rows

@@ -503,11 +503,11 @@ impl TileColumns {
     }
 }
 
-/// Bᵀ d B of every 4×4 input tile of output rows y0..y1 and tile columns `window` of one channel (`channel` [H, W]),
-/// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]: V[ξ][t] at
-/// `v[ξ·stride + t]`. A row of tiles at a time, on its even and odd columns split apart, so
-/// that every loop is a plain vector loop (the transforms would otherwise cost as much as
-/// the products). `rows`: 12 scratch rows of W/2 + 1.
+/// Bᵀ d B of every 4×4 input tile of output rows y0..y1 and tile columns `window` of one
+/// channel (`channel` [H, W]), Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]:
+/// V[ξ][t] at `v[ξ·stride + t]`. A row of tiles at a time, on its even and odd columns split
+/// apart, so that every loop is a plain vector loop (the transforms would otherwise cost as
+/// much as the products). `rows`: 12 scratch rows of W/2 + 1.
 fn input_tiles(channel: &[f32], w: usize, (y0, y1): (usize, usize), window: TileColumns, rows: &mut [Vec<f32>; 12], v: &mut [f32], stride: usize) {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") {
