@@ -17,6 +17,7 @@
 //! from the direct sum by float rounding alone.
 
 use super::bf16_gemm::{self, PackedLhs};
+use super::vector::widest;
 use crate::precision::{Operands, Precision};
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
@@ -191,8 +192,7 @@ impl SameConv {
             if let Some(bias) = bias {
                 for (co, &bv) in bias.iter().enumerate() {
                     // SAFETY: as above, the unit's own band of channel `co`.
-                    let row = unsafe { std::slice::from_raw_parts_mut(dst.add(co * plane), n) };
-                    row.iter_mut().for_each(|v| *v += bv);
+                    add_bias(unsafe { std::slice::from_raw_parts_mut(dst.add(co * plane), n) }, bv);
                 }
             }
         });
@@ -422,6 +422,17 @@ fn lane_sum(v: &[f32]) -> f64 {
         lanes.iter_mut().zip(chunk).for_each(|(l, &x)| *l += x);
     }
     lanes.iter().map(|&l| f64::from(l)).sum::<f64>() + tail
+}
+
+widest! {
+    /// `bias` added to every element of `row` (the release build's baseline would run it at
+    /// SSE2's 4 lanes: 3% of a DRN forward).
+    fn add_bias(row: &mut [f32], bias: f32) = add_bias_generic;
+}
+
+#[inline(always)]
+fn add_bias_generic(row: &mut [f32], bias: f32) {
+    row.iter_mut().for_each(|v| *v += bias);
 }
 
 /// Winograd's 16 products M[ξ] = U[ξ] · V[ξ] of output rows y0..y1, tile columns `window`, on
