@@ -185,18 +185,14 @@ pub(crate) fn pack_pairs(lo: &[f32], hi: Option<&[f32]>, out: &mut [u32]) {
 unsafe fn pack_row(row: &[f32], pairs: &mut [u32]) {
     assert_eq!(pairs.len(), row.len().div_ceil(2), "pair row size");
     for (chunk, j) in (0..row.len()).step_by(32).enumerate() {
-        let mask = |from: usize| match row.len().saturating_sub(from) {
-            l if l >= 16 => u16::MAX,
-            l => (1u16 << l) - 1,
-        };
-        let stored = (row.len() - j).div_ceil(2).min(16);
-        // SAFETY: the masked loads read only the row's elements, the masked store only the
-        // pairs they make; `cvtne2ps_pbh(hi, lo)` puts lo's 16 values before hi's.
+        // SAFETY: the masked loads read only the row's elements (a zero mask reads none), the
+        // masked store only the pairs they make; `cvtne2ps_pbh(hi, lo)` puts lo's 16 values
+        // before hi's.
         unsafe {
-            let lo = _mm512_maskz_loadu_ps(mask(j), row.as_ptr().add(j));
-            let hi = if j + 16 < row.len() { _mm512_maskz_loadu_ps(mask(j + 16), row.as_ptr().add(j + 16)) } else { _mm512_setzero_ps() };
+            let lo = _mm512_maskz_loadu_ps(lanes(row.len(), 2 * chunk), row.as_ptr().add(j));
+            let hi = _mm512_maskz_loadu_ps(lanes(row.len(), 2 * chunk + 1), row.as_ptr().wrapping_add(j + 16));
             let both = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
-            _mm512_mask_storeu_epi32(pairs.as_mut_ptr().add(16 * chunk).cast(), ((1u32 << stored) - 1) as u16, both);
+            _mm512_mask_storeu_epi32(pairs.as_mut_ptr().add(16 * chunk).cast(), lanes(pairs.len(), chunk), both);
         }
     }
 }
@@ -300,7 +296,7 @@ unsafe fn matmul_avx512(lhs: &PackedLhs, n: usize, mut rhs: Rhs, dst: *mut f32, 
     }
 }
 
-/// Lane mask of vector `v` (16 columns each) of a panel `cols` wide.
+/// Lane mask of vector `v` (16 lanes each) over `cols` values.
 #[inline]
 fn lanes(cols: usize, v: usize) -> u16 {
     match cols.saturating_sub(16 * v) {
