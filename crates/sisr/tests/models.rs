@@ -377,6 +377,79 @@ fn activations_match_burn(dev: &Device) {
     }
 }
 
+/// A convolution with its activation fused (`conv_elu`, `conv_prelu`) against the two
+/// operations apart: the same values untracked (where the fused kernel runs) and tracked, the
+/// same gradients for the input, the weight, the bias and the slopes. An activation that runs
+/// in place on flex leaves a tensor that is still shared untouched.
+#[test]
+fn fused_convolution_activations_match_the_operations_apart() {
+    #[allow(unused_mut)]
+    let mut plain = vec![Device::flex()];
+    #[cfg(feature = "tch")]
+    #[allow(deprecated)] // burn marks its LibTorch backend deprecated
+    plain.push(Device::libtorch());
+    for dev in plain {
+        fused_activations_match(&dev, false);
+    }
+    for dev in ops_devices() {
+        fused_activations_match(&dev, true);
+    }
+}
+
+/// On a plain device nothing is tracked, so the fused kernels run; on an autodiff one the
+/// parameters are tracked and the gradients are compared too.
+fn fused_activations_match(dev: &Device, autodiff: bool) {
+    use sisr::models::blocks::{Apply, Init, conv, conv_elu, conv_prelu, elu, prelu};
+    let dev = dev.clone();
+    let vec = |t: Tensor<4>| t.inner().try_into_vec_as::<f32>().unwrap();
+    // A 3×3 wide enough for Winograd, a 1×1 and a narrow 3×3 (direct), with values of both signs.
+    for (i, &(cin, cout, k, h, w)) in [(16, 18, 3, 9, 11), (20, 17, 1, 5, 6), (3, 4, 3, 6, 5)].iter().enumerate() {
+        dev.seed(40 + i as u64);
+        let c = conv(&dev, cin, cout, k, true, Init::PyTorchDefault);
+        let mut p = prelu(&dev, cout, 0.25);
+        let slopes: Vec<f32> = (0..cout).map(|j| 0.3 - 0.05 * j as f32).collect();
+        p.alpha = Param::from_tensor(Tensor::<1>::from_data(TensorData::new(slopes, [cout]), &dev));
+        let x = Tensor::<4>::from_data(
+            TensorData::new(random_in(cin, h, w, 60 + i as u64, 0, 256).iter().map(|v| v / 128.0 - 1.0).collect::<Vec<f32>>(), [1, cin, h, w]),
+            &dev,
+        );
+        let g = Tensor::<4>::from_data(TensorData::new(random_in(cout, h, w, 70 + i as u64, 0, 7), [1, cout, h, w]), &dev);
+
+        let fused_elu = vec(conv_elu(&c, x.clone(), 0.2));
+        let plain = c.apply(x.clone());
+        let before = vec(plain.clone());
+        let apart_elu = vec(elu(plain.clone(), 0.2));
+        assert!(before.iter().any(|&v| v < 0.0), "{dev:?} case {i}: no negative output");
+        // Compared whole, not printed: the vectors are long.
+        assert!(vec(plain.clone()) == before, "{dev:?} case {i}: ELU changed a shared input");
+        assert!(fused_elu == apart_elu, "{dev:?} case {i}: fused ELU differs");
+        assert!(vec(conv_prelu(&c, &p, x.clone())) == vec(p.apply(plain.clone())), "{dev:?} case {i}: fused PReLU differs");
+        assert!(vec(plain) == before, "{dev:?} case {i}: PReLU changed a shared input");
+
+        let gradients = |fused: bool, use_prelu: bool| {
+            let x = x.clone().require_grad();
+            let y = match (fused, use_prelu) {
+                (true, false) => conv_elu(&c, x.clone(), 0.2),
+                (false, false) => elu(c.apply(x.clone()), 0.2),
+                (true, true) => conv_prelu(&c, &p, x.clone()),
+                (false, true) => p.apply(c.apply(x.clone())),
+            };
+            let grads = (y.clone() * g.clone()).sum().backward();
+            let flat = |t: Tensor<1>| t.try_into_vec_as::<f32>().unwrap();
+            let slope_grad = use_prelu.then(|| flat(p.alpha.val().grad(&grads).expect("slope gradient")));
+            (
+                vec(y),
+                vec(x.grad(&grads).expect("input gradient")),
+                c.weight.val().grad(&grads).expect("weight gradient").try_into_vec_as::<f32>().unwrap(),
+                slope_grad,
+            )
+        };
+        for use_prelu in [false, true].into_iter().filter(|_| autodiff) {
+            assert!(gradients(true, use_prelu) == gradients(false, use_prelu), "{dev:?} case {i}: tracked, PReLU {use_prelu}: values or gradients differ");
+        }
+    }
+}
+
 /// sisr's pixel shuffle (host kernel on flex, ATen's on LibTorch) against burn's
 /// `PixelShuffle`: same values and input gradient.
 #[test]

@@ -54,24 +54,51 @@ pub trait Apply {
 /// and every other backend, goes through burn's `Conv2d`.
 impl Apply for Conv2d {
     fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        let [k, kw] = self.kernel_size;
-        let p = k / 2;
-        let same = k == kw
-            && k % 2 == 1
-            && self.stride == [1, 1]
-            && self.dilation == [1, 1]
-            && self.groups == 1
-            && self.padding == PaddingConfig2d::Explicit(p, p, p, p);
-        if !same || !has_sisr_ops(&x) {
+        if !on_sisr_ops(self, &x) {
             return self.forward(x);
         }
-        let bias = match &self.bias {
-            Some(b) => b.val(),
-            None => Tensor::zeros([self.weight.val().dims()[0]], &x.device()),
-        };
-        let (x, weight) = crate::precision::conv_operands(x, self.weight.val());
+        let (x, weight, bias) = same_conv_operands(self, x);
         crate::ops::conv2d_same(x, weight, bias)
     }
+}
+
+/// `elu(c.apply(x), alpha)`; on sisr's operations one call, which runs the activation on the
+/// convolution's output as it is written (without tracked gradients).
+pub fn conv_elu(c: &Conv2d, x: Tensor<4>, alpha: f64) -> Tensor<4> {
+    if !on_sisr_ops(c, &x) {
+        return elu(c.forward(x), alpha);
+    }
+    let (x, weight, bias) = same_conv_operands(c, x);
+    crate::ops::conv2d_same_elu(x, weight, bias, alpha)
+}
+
+/// `prelu.apply(c.apply(x))`, as [`conv_elu`].
+pub fn conv_prelu(c: &Conv2d, prelu: &PRelu, x: Tensor<4>) -> Tensor<4> {
+    if !on_sisr_ops(c, &x) {
+        return prelu.apply(c.forward(x));
+    }
+    let (x, weight, bias) = same_conv_operands(c, x);
+    crate::ops::conv2d_same_prelu(x, weight, bias, prelu.alpha.val())
+}
+
+/// Whether `c` applied to `x` runs on sisr's `conv2d_same`: `c` is a stride-1 "same"
+/// convolution and `x` takes sisr's operations.
+fn on_sisr_ops(c: &Conv2d, x: &Tensor<4>) -> bool {
+    let [k, kw] = c.kernel_size;
+    let p = k / 2;
+    let same = k == kw && k % 2 == 1 && c.stride == [1, 1] && c.dilation == [1, 1] && c.groups == 1 && c.padding == PaddingConfig2d::Explicit(p, p, p, p);
+    same && has_sisr_ops(x)
+}
+
+/// The operands of sisr's `conv2d_same` for `c` applied to `x`: the input and weight as the
+/// current precision reads them, and the bias.
+fn same_conv_operands(c: &Conv2d, x: Tensor<4>) -> (Tensor<4>, Tensor<4>, Tensor<1>) {
+    let bias = match &c.bias {
+        Some(b) => b.val(),
+        None => Tensor::zeros([c.weight.val().dims()[0]], &x.device()),
+    };
+    let (x, weight) = crate::precision::conv_operands(x, c.weight.val());
+    (x, weight, bias)
 }
 
 /// On flex and LibTorch one kernel each way.

@@ -8,7 +8,7 @@
 //! ```
 //! Pixel range [0, 255] (C7); every conv runs on the LR grid.
 
-use super::blocks::{Apply, Dropout, Init, conv, count_conv, prelu, zeroed};
+use super::blocks::{Apply, Dropout, Init, conv, conv_prelu, count_conv, prelu, zeroed};
 use super::{BICUBIC_RADIUS, ColorMode, Input, ModelKind, Paper, needed};
 use crate::complexity::Cost;
 use crate::train::recipe::{Clip, Loss, Optimizer, Recipe, Schedule};
@@ -121,7 +121,7 @@ impl ConvPrelu {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.dropout.forward(self.prelu.apply(self.conv.apply(x)))
+        self.dropout.forward(conv_prelu(&self.conv, &self.prelu, x))
     }
 }
 

@@ -7,7 +7,7 @@
 //!                                         Z_{k+1} = concat(Z_k + t[:D_k], t[D_k:])
 //! ```
 
-use super::blocks::{Apply, Init, Upsampler, conv, count_conv, elu, mean_shift};
+use super::blocks::{Apply, Init, Upsampler, conv, conv_elu, count_conv, mean_shift};
 use super::{ColorMode, Input, ModelKind, Paper};
 use crate::complexity::Cost;
 use crate::train::recipe::Recipe;
@@ -111,12 +111,9 @@ pub struct Drn {
 impl Drn {
     fn rdb(&self, b: &Rdb, z: Tensor<4>) -> Tensor<4> {
         let d = z.dims()[1];
-        let t = elu(b.reduce.apply(z.clone()), self.elu_alpha); // [N, W, H, W]
-        let t = elu(b.conv.apply(t), self.elu_alpha); // [N, W, H, W]
-        let mut t = b.expand.apply(t); // [N, D+d, H, W]
-        if self.rd_last_act {
-            t = elu(t, self.elu_alpha);
-        }
+        let t = conv_elu(&b.reduce, z.clone(), self.elu_alpha); // [N, W, H, W]
+        let t = conv_elu(&b.conv, t, self.elu_alpha); // [N, W, H, W]
+        let t = if self.rd_last_act { conv_elu(&b.expand, t, self.elu_alpha) } else { b.expand.apply(t) }; // [N, D+d, H, W]
         let growth = t.dims()[1] - d;
         Tensor::cat(vec![z + t.clone().narrow(1, 0, d), t.narrow(1, d, growth)], 1) // [N, D+d, H, W]
     }
@@ -149,7 +146,7 @@ impl Paper for Drn {
             for b in &g.blocks {
                 z = self.rdb(b, z); // [N, 64 + 8k, H, W]
             }
-            y = elu(g.fuse.apply(z), self.elu_alpha) + y; // [N, 64, H, W]
+            y = conv_elu(&g.fuse, z, self.elu_alpha) + y; // [N, 64, H, W]
         }
         let hr = self.upsampler.forward(y + y0); // [N, 64, sH, sW]
         mean_shift(self.output.apply(hr), self.rgb_range, 1.0) // [N, 3, sH, sW]

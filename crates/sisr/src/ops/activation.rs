@@ -72,11 +72,50 @@ widest! {
 
 #[inline(always)]
 fn elu_chunk_generic(out: &mut [MaybeUninit<f32>], x: &[f32], _same: &[f32], alpha: f32) {
-    map_pairs(out, x, x, |v, _| {
-        // Both sides computed, then selected: no branch in the loop. NaN stays NaN.
-        let negative = alpha * (exp_nonpositive(v) - 1.0);
-        if v > 0.0 || v.is_nan() { v } else { negative }
-    })
+    map_pairs(out, x, x, |v, _| elu_value(v, alpha))
+}
+
+#[inline(always)]
+fn elu_value(v: f32, alpha: f32) -> f32 {
+    // Both sides computed, then selected: no branch in the loop. NaN stays NaN.
+    let negative = alpha * (exp_nonpositive(v) - 1.0);
+    if v > 0.0 || v.is_nan() { v } else { negative }
+}
+
+widest! {
+    fn elu_in_place(values: &mut [f32], alpha: f32) = elu_in_place_generic;
+}
+
+#[inline(always)]
+fn elu_in_place_generic(values: &mut [f32], alpha: f32) {
+    values.iter_mut().for_each(|v| *v = elu_value(*v, alpha));
+}
+
+/// [`elu`] of `values` in place, over parallel chunks.
+pub(crate) fn elu_all_in_place(values: &mut [f32], alpha: f32) {
+    values.par_chunks_mut(CHUNK).for_each(|chunk| elu_in_place(chunk, alpha));
+}
+
+/// An activation run by the convolution whose output it reads, on each piece of that output
+/// while the piece is still in cache (`ops::conv2d_same_elu`, `ops::conv2d_same_prelu`): the
+/// values of a separate pass, without its trip through memory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Activation<'a> {
+    Identity,
+    Elu(f32),
+    /// One slope per channel, or one for all.
+    Prelu(&'a [f32]),
+}
+
+impl Activation<'_> {
+    /// The activation of `values`, outputs of channel `channel`, in place.
+    pub(crate) fn apply(self, channel: usize, values: &mut [f32]) {
+        match self {
+            Activation::Identity => {}
+            Activation::Elu(alpha) => elu_in_place(values, alpha),
+            Activation::Prelu(slopes) => prelu_in_place(values, if slopes.len() == 1 { slopes[0] } else { slopes[channel] }),
+        }
+    }
 }
 
 /// ELU's input gradient from its output `y`: 1 where y > 0 (x > 0), else y + α (= α eˣ).
@@ -105,6 +144,11 @@ pub struct PreluShape {
 impl PreluShape {
     fn slope(&self, alpha: &[f32], channel: usize) -> f32 {
         if alpha.len() == 1 { alpha[0] } else { alpha[channel] }
+    }
+
+    /// [`PreluShape::forward`] in place.
+    pub fn forward_in_place(&self, x: &mut [f32], alpha: &[f32]) {
+        x.par_chunks_mut(self.plane).enumerate().for_each(|(i, x)| prelu_in_place(x, self.slope(alpha, i % self.channels)));
     }
 
     /// PReLU(x) = x for x > 0, a·x otherwise.
@@ -181,7 +225,21 @@ widest! {
 
 #[inline(always)]
 fn prelu_chunk_generic(out: &mut [MaybeUninit<f32>], x: &[f32], _same: &[f32], slope: f32) {
-    map_pairs(out, x, x, |v, _| if v > 0.0 { v } else { slope * v })
+    map_pairs(out, x, x, |v, _| prelu_value(v, slope))
+}
+
+#[inline(always)]
+fn prelu_value(v: f32, slope: f32) -> f32 {
+    if v > 0.0 { v } else { slope * v }
+}
+
+widest! {
+    fn prelu_in_place(values: &mut [f32], slope: f32) = prelu_in_place_generic;
+}
+
+#[inline(always)]
+fn prelu_in_place_generic(values: &mut [f32], slope: f32) {
+    values.iter_mut().for_each(|v| *v = prelu_value(*v, slope));
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub mod shuffle;
 mod torch;
 mod vector;
 
-use activation::PreluShape;
+use activation::{Activation, PreluShape};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -36,6 +36,13 @@ pub trait SisrBackend: Backend {
     /// stride 1, dilation 1, one group, (k − 1)/2 zero padding on every side.
     fn conv2d_same(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
 
+    /// `elu(conv2d_same(x, weight, bias), alpha)`: where nothing is tracked for gradients, the
+    /// activation runs on each piece of the convolution's output as it is written.
+    fn conv2d_same_elu(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, alpha: f64) -> FloatTensor<Self>;
+
+    /// `prelu(conv2d_same(x, weight, bias), alpha)`, as [`SisrBackend::conv2d_same_elu`].
+    fn conv2d_same_prelu(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, alpha: FloatTensor<Self>) -> FloatTensor<Self>;
+
     /// ELU_α, element-wise.
     fn elu(x: FloatTensor<Self>, alpha: f64) -> FloatTensor<Self>;
 
@@ -49,6 +56,17 @@ pub trait SisrBackend: Backend {
 /// [`SisrBackend::conv2d_same`] on high-level tensors (flex or LibTorch, plain or autodiff).
 pub fn conv2d_same(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as SisrBackend>::conv2d_same(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch()))
+}
+
+/// [`SisrBackend::conv2d_same_elu`] on high-level tensors (flex or LibTorch, plain or autodiff).
+pub fn conv2d_same_elu(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, alpha: f64) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as SisrBackend>::conv2d_same_elu(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), alpha))
+}
+
+/// [`SisrBackend::conv2d_same_prelu`] on high-level tensors (flex or LibTorch, plain or
+/// autodiff).
+pub fn conv2d_same_prelu(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, alpha: Tensor<1>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as SisrBackend>::conv2d_same_prelu(x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), alpha.into_dispatch()))
 }
 
 /// [`SisrBackend::elu`] on high-level tensors (flex or LibTorch, plain or autodiff).
@@ -78,6 +96,24 @@ fn host(t: &FlexTensor) -> FlexTensor {
     t.to_contiguous()
 }
 
+/// The values of `t` to overwrite, where `t` is contiguous and holds its storage alone (the
+/// output of the operation before, as in inference): an element-wise operation can then run
+/// in place instead of filling a new buffer.
+fn owned_values(t: &mut FlexTensor) -> Option<&mut [f32]> {
+    let (start, end) = t.layout().contiguous_offsets()?;
+    (t.dtype() == DType::F32).then_some(())?;
+    t.try_storage_mut::<f32>().map(|values| &mut values[start..end])
+}
+
+/// The convolution of `x`, then `activation` on each piece of its output as it is written.
+fn conv_activation(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, activation: Activation) -> FlexTensor {
+    let s = shape_of(&x, &weight);
+    let (x, weight, bias) = (host(&x), host(&weight), host(&bias));
+    let operands = crate::precision::operands_for(s.cin, s.cout);
+    let out = s.forward_with(x.storage(), weight.storage(), Some(bias.storage()), operands, activation);
+    flex_tensor(out, [s.batch, s.cout, s.height, s.width])
+}
+
 fn flex_tensor<S: Into<Shape>>(values: Vec<f32>, shape: S) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
@@ -102,22 +138,40 @@ fn shuffle_of(x: &FlexTensor, factor: usize) -> (Shuffle, [usize; 4]) {
 
 impl SisrBackend for Flex {
     fn conv2d_same(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
-        let s = shape_of(&x, &weight);
-        let (x, weight, bias) = (host(&x), host(&weight), host(&bias));
-        let operands = crate::precision::operands_for(s.cin, s.cout);
-        let out = s.forward_with(x.storage(), weight.storage(), Some(bias.storage()), operands);
-        flex_tensor(out, [s.batch, s.cout, s.height, s.width])
+        conv_activation(x, weight, bias, Activation::Identity)
     }
 
-    fn elu(x: FlexTensor, alpha: f64) -> FlexTensor {
+    fn conv2d_same_elu(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, alpha: f64) -> FlexTensor {
+        conv_activation(x, weight, bias, Activation::Elu(alpha as f32))
+    }
+
+    fn conv2d_same_prelu(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, alpha: FlexTensor) -> FlexTensor {
+        let [channels, ..] = weight.shape().dims::<4>();
+        let slopes = alpha.shape().num_elements();
+        assert!(alpha.dtype() == DType::F32, "prelu runs on f32 tensors only");
+        assert!(slopes == 1 || slopes == channels, "prelu: {slopes} slopes for {channels} channels");
+        let alpha = host(&alpha);
+        conv_activation(x, weight, bias, Activation::Prelu(alpha.storage()))
+    }
+
+    fn elu(mut x: FlexTensor, alpha: f64) -> FlexTensor {
         assert!(x.dtype() == DType::F32, "elu runs on f32 tensors only");
+        if let Some(values) = owned_values(&mut x) {
+            activation::elu_all_in_place(values, alpha as f32);
+            return x;
+        }
         let x = host(&x);
         flex_tensor(activation::elu(x.storage(), alpha as f32), x.shape())
     }
 
-    fn prelu(x: FlexTensor, alpha: FlexTensor) -> FlexTensor {
+    fn prelu(mut x: FlexTensor, alpha: FlexTensor) -> FlexTensor {
         let s = prelu_shape(&x, &alpha);
-        let (x, alpha) = (host(&x), host(&alpha));
+        let alpha = host(&alpha);
+        if let Some(values) = owned_values(&mut x) {
+            s.forward_in_place(values, alpha.storage());
+            return x;
+        }
+        let x = host(&x);
         flex_tensor(s.forward(x.storage(), alpha.storage()), x.shape())
     }
 
@@ -256,16 +310,45 @@ impl<B: SisrGrads> Backward<B, 1> for ShuffleBackward {
     }
 }
 
+/// The convolution's inner tensors (input, weight, bias) on one backend.
+type ConvInputs<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+
+/// `activation(conv2d_same(x, weight, bias))` on autodiff: where the convolution's inputs are
+/// tracked, the tracked convolution then `activation` (tracked in turn); otherwise `fused`,
+/// the inner backend's single call.
+fn conv_then<B: SisrGrads, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    bias: FloatTensor<Autodiff<B, C>>,
+    fused: impl FnOnce(ConvInputs<B>) -> FloatTensor<B>,
+    activation: impl FnOnce(FloatTensor<Autodiff<B, C>>) -> FloatTensor<Autodiff<B, C>>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match SameConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
+            let out = B::conv2d_same(x.clone(), weight.clone(), bias.into_primitive());
+            activation(prep.finish((x, weight), out))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(fused((x.into_primitive(), weight.into_primitive(), bias.into_primitive()))),
+    }
+}
+
 impl<B: SisrGrads, C: CheckpointStrategy> SisrBackend for Autodiff<B, C> {
     fn conv2d_same(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
-        match SameConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
-                let out = B::conv2d_same(x.clone(), weight.clone(), bias.into_primitive());
-                prep.finish((x, weight), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::conv2d_same(x.into_primitive(), weight.into_primitive(), bias.into_primitive())),
+        conv_then::<B, C>(x, weight, bias, |(x, weight, bias)| B::conv2d_same(x, weight, bias), |y| y)
+    }
+
+    fn conv2d_same_elu(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, alpha: f64) -> FloatTensor<Self> {
+        conv_then::<B, C>(x, weight, bias, |(x, weight, bias)| B::conv2d_same_elu(x, weight, bias, alpha), |y| Self::elu(y, alpha))
+    }
+
+    fn conv2d_same_prelu(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, alpha: FloatTensor<Self>) -> FloatTensor<Self> {
+        if alpha.is_tracked() {
+            // The slopes' gradient needs the convolution's output, which the fused call drops.
+            return Self::prelu(Self::conv2d_same(x, weight, bias), alpha);
         }
+        let slopes = alpha.primitive().clone();
+        conv_then::<B, C>(x, weight, bias, |(x, weight, bias)| B::conv2d_same_prelu(x, weight, bias, slopes), |y| Self::prelu(y, alpha))
     }
 
     fn elu(x: FloatTensor<Self>, alpha: f64) -> FloatTensor<Self> {

@@ -16,6 +16,7 @@
 //! do 4/9 of the direct work. Its transforms use only additions and halvings, so it differs
 //! from the direct sum by float rounding alone.
 
+use super::activation::Activation;
 use super::bf16_gemm::{self, PackedLhs};
 use super::vector::widest;
 use crate::precision::{Operands, Precision};
@@ -148,26 +149,27 @@ impl SameConv {
 
     /// Forward: `x` [N, Cin, H, W], `weight` [Cout, Cin, k, k], `bias` [Cout] → [N, Cout, H, W].
     pub fn forward(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-        self.forward_with(x, weight, bias, Operands::F32)
+        self.forward_with(x, weight, bias, Operands::F32, Activation::Identity)
     }
 
-    /// [`SameConv::forward`] with its matrix products reading `operands`: for a Winograd
-    /// convolution the transformed kernels and input tiles, otherwise the weights and the input.
-    pub(crate) fn forward_with(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>, operands: Operands) -> Vec<f32> {
+    /// [`SameConv::forward`] with its matrix products reading `operands` (for a Winograd
+    /// convolution the transformed kernels and input tiles, otherwise the weights and the
+    /// input), followed by `activation`, run on each piece of the output as it is written.
+    pub(crate) fn forward_with(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>, operands: Operands, activation: Activation) -> Vec<f32> {
         self.check(x.len(), weight.len());
         // The bias loops write through raw pointers: its length is part of the contract.
         if let Some(bias) = bias {
             assert_eq!(bias.len(), self.cout, "bias size");
         }
         if self.winograd() {
-            return self.winograd_forward(x, weight, bias, operands);
+            return self.winograd_forward(x, weight, bias, operands, activation);
         }
         if let Operands::Rounded(precision) = operands {
             // The im2col matrix holds input values and zeros: rounding the input rounds it.
             let (mut x, mut weight) = (x.to_vec(), weight.to_vec());
             precision.round_all(&mut x);
             precision.round_all(&mut weight);
-            return self.forward_with(&x, &weight, bias, Operands::F32);
+            return self.forward_with(&x, &weight, bias, Operands::F32, activation);
         }
         let (plane, patch) = (self.plane(), self.patch());
         let packed = (operands == Operands::NativeBf16).then(|| PackedLhs::new(weight, self.cout, patch));
@@ -189,11 +191,13 @@ impl SameConv {
                     None => matmul(self.cout, n, patch, Strided::rows(dst, plane), false, Strided::rows(weight.as_ptr(), patch), Strided::rows(cols, cols_rs)),
                 }
             });
-            if let Some(bias) = bias {
-                for (co, &bv) in bias.iter().enumerate() {
-                    // SAFETY: as above, the unit's own band of channel `co`.
-                    add_bias(unsafe { std::slice::from_raw_parts_mut(dst.add(co * plane), n) }, bv);
+            for co in 0..self.cout {
+                // SAFETY: as above, the unit's own band of channel `co`.
+                let band = unsafe { std::slice::from_raw_parts_mut(dst.add(co * plane), n) };
+                if let Some(bias) = bias {
+                    add_bias(band, bias[co]);
                 }
+                activation.apply(co, band);
             }
         });
         // SAFETY: every one of the `len` elements was written above.
@@ -210,7 +214,7 @@ impl SameConv {
 
     /// [`SameConv::forward`] of a 3×3 kernel as Winograd F(2×2, 3×3): per work unit, the
     /// transformed input tiles, 16 GEMMs with the transformed kernels, the output transform.
-    fn winograd_forward(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>, operands: Operands) -> Vec<f32> {
+    fn winograd_forward(&self, x: &[f32], weight: &[f32], bias: Option<&[f32]>, operands: Operands, activation: Activation) -> Vec<f32> {
         let (plane, cin, cout, w) = (self.plane(), self.cin, self.cout, self.width);
         let mut u = winograd_kernels(weight, cout, cin);
         let rounding = match operands {
@@ -277,6 +281,8 @@ impl SameConv {
                         // SAFETY: rows ya..yb of channel `co` of image `b` belong to this unit alone.
                         let dst = unsafe { std::slice::from_raw_parts_mut(shared.at((b * cout + co) * plane + ya * w), (yb - ya) * w) };
                         output_tiles(&m[co * tiles..], cout * tiles, w, window, bias.map_or(0.0, |b| b[co]), &mut rows, dst);
+                        let columns = 2 * window.first..w.min(2 * (window.first + window.count));
+                        dst.chunks_mut(w).for_each(|row| activation.apply(co, &mut row[columns.clone()]));
                     }
                 }
             });
@@ -888,6 +894,7 @@ mod tests {
 
     #[test]
     fn reduced_operands_round_what_the_products_read() {
+        use crate::ops::activation::Activation;
         use crate::ops::bf16_gemm;
         use crate::precision::{Operands, Precision};
         // Winograd shapes, and direct ones (1×1, 5×5) past the 16-channel threshold.
@@ -904,17 +911,58 @@ mod tests {
             // to 1.6 units on these shapes).
             let terms = (s.cin * s.k * s.k) as f32;
             for (precision, unit) in [(Precision::Bf16, 2f32.powi(-8)), (Precision::F16, 2f32.powi(-11))] {
-                let rounded = s.forward_with(&x, &w, Some(&bias), Operands::Rounded(precision));
+                let rounded = s.forward_with(&x, &w, Some(&bias), Operands::Rounded(precision), Activation::Identity);
                 let worst = rounded.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
                 assert!(worst > 0.0, "{s:?} {precision}: the operands were not rounded");
                 assert!(worst <= 4.0 * unit * terms.sqrt(), "{s:?} {precision}: {worst} from f32");
             }
             if bf16_gemm::available() {
                 // The kernel reads the same roundings; only the order of the f32 sums differs.
-                let native = s.forward_with(&x, &w, Some(&bias), Operands::NativeBf16);
-                assert_close(&native, &s.forward_with(&x, &w, Some(&bias), Operands::Rounded(Precision::Bf16)), &format!("native bf16 {s:?}"));
+                let native = s.forward_with(&x, &w, Some(&bias), Operands::NativeBf16, Activation::Identity);
+                assert_close(
+                    &native,
+                    &s.forward_with(&x, &w, Some(&bias), Operands::Rounded(Precision::Bf16), Activation::Identity),
+                    &format!("native bf16 {s:?}"),
+                );
             } else {
                 eprintln!("native bf16 not compared: this CPU has neither AMX nor AVX512-BF16");
+            }
+        }
+    }
+
+    /// A fused activation gives exactly the values of the separate pass over the output, on
+    /// every path: Winograd (f32 bands, bf16 blocks), direct 1×1 and 5×5, f32 and rounded or
+    /// native bf16 operands.
+    #[test]
+    fn fused_activations_are_those_of_a_separate_pass() {
+        use crate::ops::activation::{self, Activation, PreluShape};
+        use crate::ops::bf16_gemm;
+        use crate::precision::{Operands, Precision};
+        let direct =
+            [SameConv { batch: 2, cin: 20, cout: 18, height: 13, width: 40, k: 1 }, SameConv { batch: 1, cin: 16, cout: 19, height: 11, width: 9, k: 5 }];
+        let mut operands = vec![Operands::F32, Operands::Rounded(Precision::Bf16)];
+        if bf16_gemm::available() {
+            operands.push(Operands::NativeBf16);
+        }
+        for (i, s) in winograd_shapes().into_iter().chain(direct).enumerate() {
+            let x = values(s.batch * s.cin * s.height * s.width, 50 + i as u32);
+            let w = values(s.cout * s.cin * s.k * s.k, 150 + i as u32);
+            let bias = values(s.cout, 250 + i as u32);
+            let slopes: Vec<f32> = (0..s.cout).map(|c| 0.3 - 0.1 * c as f32).collect();
+            let prelu = PreluShape { channels: s.cout, plane: s.height * s.width };
+            for &op in &operands {
+                let plain = s.forward_with(&x, &w, Some(&bias), op, Activation::Identity);
+                assert!(plain.iter().any(|&v| v < 0.0), "{s:?}: no negative output to activate");
+                let cases = [
+                    (Activation::Elu(0.2), activation::elu(&plain, 0.2)),
+                    (Activation::Prelu(&slopes), prelu.forward(&plain, &slopes)),
+                    (Activation::Prelu(&[0.25]), prelu.forward(&plain, &[0.25])),
+                ];
+                for (act, want) in cases {
+                    let got = s.forward_with(&x, &w, Some(&bias), op, act);
+                    let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same && got.len() == want.len(), "{s:?} {op:?} {act:?}: fused differs from the separate pass");
+                }
             }
         }
     }

@@ -53,9 +53,21 @@ fn broadcast_slopes(x: &Tensor, alpha: &Tensor) -> Tensor {
     alpha.reshape(shape.as_slice())
 }
 
+fn prelu(x: &Tensor, alpha: &Tensor) -> Tensor {
+    x.internal_prelu_kernel(&broadcast_slopes(x, alpha))
+}
+
 impl SisrBackend for LibTorch {
     fn conv2d_same(x: TchTensor, weight: TchTensor, bias: TchTensor) -> TchTensor {
         TchTensor::new(conv2d_same(&x.tensor, &weight.tensor, &bias.tensor))
+    }
+
+    fn conv2d_same_elu(x: TchTensor, weight: TchTensor, bias: TchTensor, alpha: f64) -> TchTensor {
+        TchTensor::new(elu(&conv2d_same(&x.tensor, &weight.tensor, &bias.tensor), alpha))
+    }
+
+    fn conv2d_same_prelu(x: TchTensor, weight: TchTensor, bias: TchTensor, alpha: TchTensor) -> TchTensor {
+        TchTensor::new(prelu(&conv2d_same(&x.tensor, &weight.tensor, &bias.tensor), &alpha.tensor))
     }
 
     fn elu(x: TchTensor, alpha: f64) -> TchTensor {
@@ -63,7 +75,7 @@ impl SisrBackend for LibTorch {
     }
 
     fn prelu(x: TchTensor, alpha: TchTensor) -> TchTensor {
-        TchTensor::new(x.tensor.internal_prelu_kernel(&broadcast_slopes(&x.tensor, &alpha.tensor)))
+        TchTensor::new(prelu(&x.tensor, &alpha.tensor))
     }
 
     fn pixel_shuffle(x: TchTensor, factor: usize) -> TchTensor {
