@@ -399,7 +399,7 @@ fn fused_convolution_activations_match_the_operations_apart() {
 /// On a plain device nothing is tracked, so the fused kernels run; on an autodiff one the
 /// parameters are tracked and the gradients are compared too.
 fn fused_activations_match(dev: &Device, autodiff: bool) {
-    use sisr::models::blocks::{Apply, Init, conv, conv_elu, conv_prelu, elu, prelu};
+    use sisr::models::blocks::{Apply, Init, conv, conv_elu, conv_prelu, conv_prelu_pair, elu, prelu};
     let dev = dev.clone();
     let vec = |t: Tensor<4>| t.inner().try_into_vec_as::<f32>().unwrap();
     // A 3×3 wide enough for Winograd, a 1×1 and a narrow 3×3 (direct), with values of both signs.
@@ -444,6 +444,18 @@ fn fused_activations_match(dev: &Device, autodiff: bool) {
                 slope_grad,
             )
         };
+        // Two convolutions of one input run as one: each output as its own convolution gives
+        // it, up to the order of the sums; a shared slope is spread over its channels.
+        let c2 = conv(&dev, cin, 5, k, true, Init::PyTorchDefault);
+        let p2 = prelu(&dev, 1, -0.4);
+        let (a, b) = conv_prelu_pair((&c, &p), (&c2, &p2), x.clone());
+        for (pair, alone, what) in [(a, conv_prelu(&c, &p, x.clone()), "first"), (b, conv_prelu(&c2, &p2, x.clone()), "second")] {
+            assert_eq!(pair.dims(), alone.dims(), "{dev:?} case {i}: {what} of a pair");
+            let (pair, alone) = (vec(pair), vec(alone));
+            let worst = pair.iter().zip(&alone).map(|(p, q)| (p - q).abs() / (1.0 + q.abs())).fold(0f32, f32::max);
+            assert!(worst <= 1e-6, "{dev:?} case {i}: {what} of a pair is {worst} off");
+        }
+
         for use_prelu in [false, true].into_iter().filter(|_| autodiff) {
             assert!(gradients(true, use_prelu) == gradients(false, use_prelu), "{dev:?} case {i}: tracked, PReLU {use_prelu}: values or gradients differ");
         }

@@ -81,6 +81,31 @@ pub fn conv_prelu(c: &Conv2d, prelu: &PRelu, x: Tensor<4>) -> Tensor<4> {
     crate::ops::conv2d_same_prelu(x, weight, bias, prelu.alpha.val())
 }
 
+/// `(conv_prelu(a.0, a.1, x), conv_prelu(b.0, b.1, x))`. In inference on sisr's operations,
+/// with kernels of one size, as one convolution of `x` with both weights: the input is read,
+/// and for bf16 converted, once instead of twice. Training keeps the two apart.
+pub fn conv_prelu_pair(a: (&Conv2d, &PRelu), b: (&Conv2d, &PRelu), x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let tracked = x.device().is_autodiff();
+    if tracked || a.0.kernel_size != b.0.kernel_size || !on_sisr_ops(a.0, &x) || !on_sisr_ops(b.0, &x) {
+        return (conv_prelu(a.0, a.1, x.clone()), conv_prelu(b.0, b.1, x));
+    }
+    let (x, weight_a, bias_a) = same_conv_operands(a.0, x);
+    let (_, weight_b, bias_b) = same_conv_operands(b.0, x.clone());
+    let (ca, cb) = (weight_a.dims()[0], weight_b.dims()[0]);
+    // One slope per output channel, also where a layer shares one.
+    let slopes = |p: &PRelu, channels: usize| {
+        let alpha = p.alpha.val();
+        if alpha.dims()[0] == channels { alpha } else { alpha.expand([channels]) }
+    };
+    let y = crate::ops::conv2d_same_prelu(
+        x,
+        Tensor::cat(vec![weight_a, weight_b], 0),
+        Tensor::cat(vec![bias_a, bias_b], 0),
+        Tensor::cat(vec![slopes(a.1, ca), slopes(b.1, cb)], 0),
+    );
+    (y.clone().narrow(1, 0, ca), y.narrow(1, ca, cb))
+}
+
 /// Whether `c` applied to `x` runs on sisr's `conv2d_same`: `c` is a stride-1 "same"
 /// convolution and `x` takes sisr's operations.
 fn on_sisr_ops(c: &Conv2d, x: &Tensor<4>) -> bool {

@@ -8,7 +8,7 @@
 //! ```
 //! Pixel range [0, 255] (C7); every conv runs on the LR grid.
 
-use super::blocks::{Apply, Dropout, Init, conv, conv_prelu, count_conv, prelu, zeroed};
+use super::blocks::{Apply, Dropout, Init, conv, conv_prelu, conv_prelu_pair, count_conv, prelu, zeroed};
 use super::{BICUBIC_RADIUS, ColorMode, Input, ModelKind, Paper, needed};
 use crate::complexity::Cost;
 use crate::train::recipe::{Clip, Loss, Optimizer, Recipe, Schedule};
@@ -162,8 +162,9 @@ impl Paper for Dcscn {
             skips.push(h.clone());
         }
         let features = Tensor::cat(skips, 1); // [N, Σf, H, W]
-        let a = self.a1.forward(features.clone()); // [N, A, H, W]
-        let b = self.b2.forward(self.b1.forward(features)); // [N, B, H, W]
+        let (a, b1) = conv_prelu_pair((&self.a1.conv, &self.a1.prelu), (&self.b1.conv, &self.b1.prelu), features);
+        let a = self.a1.dropout.forward(a); // [N, A, H, W]
+        let b = self.b2.forward(self.b1.dropout.forward(b1)); // [N, B, H, W]
         let residual = self.l.apply(Tensor::cat(vec![a, b], 1)); // [N, s², H, W]
         self.shuffle.apply(residual) + needed(bicubic) // [N, 1, sH, sW]
     }
