@@ -113,8 +113,24 @@ impl Activation<'_> {
         match self {
             Activation::Identity => {}
             Activation::Elu(alpha) => elu_in_place(values, alpha),
-            Activation::Prelu(slopes) => prelu_in_place(values, if slopes.len() == 1 { slopes[0] } else { slopes[channel] }),
+            Activation::Prelu(slopes) => prelu_in_place(values, Self::slope(slopes, channel)),
         }
+    }
+
+    /// [`Activation::apply`] compiled into its caller, at the caller's vector width: for
+    /// pieces a few vectors long, whose calls through the CPU dispatch (one per piece) took
+    /// longer than the work (8% of a DCSCN 720p bf16 forward).
+    #[inline(always)]
+    pub(crate) fn apply_inline(self, channel: usize, values: &mut [f32]) {
+        match self {
+            Activation::Identity => {}
+            Activation::Elu(alpha) => elu_in_place_generic(values, alpha),
+            Activation::Prelu(slopes) => prelu_in_place_generic(values, Self::slope(slopes, channel)),
+        }
+    }
+
+    fn slope(slopes: &[f32], channel: usize) -> f32 {
+        if slopes.len() == 1 { slopes[0] } else { slopes[channel] }
     }
 }
 

@@ -280,9 +280,8 @@ impl SameConv {
                     for co in 0..cout {
                         // SAFETY: rows ya..yb of channel `co` of image `b` belong to this unit alone.
                         let dst = unsafe { std::slice::from_raw_parts_mut(shared.at((b * cout + co) * plane + ya * w), (yb - ya) * w) };
-                        output_tiles(&m[co * tiles..], cout * tiles, w, window, bias.map_or(0.0, |b| b[co]), &mut rows, dst);
-                        let columns = 2 * window.first..w.min(2 * (window.first + window.count));
-                        dst.chunks_mut(w).for_each(|row| activation.apply(co, &mut row[columns.clone()]));
+                        let epilogue = Epilogue { bias: bias.map_or(0.0, |b| b[co]), activation, channel: co };
+                        output_tiles(&m[co * tiles..], cout * tiles, w, window, epilogue, &mut rows, dst);
                     }
                 }
             });
@@ -678,26 +677,27 @@ fn gradient_tiles_generic(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12
 }
 
 /// Aᵀ M A of every tile in tile columns `window` of one output channel, Aᵀ = [[1, 1, 1, 0],
-/// [0, 1, −1, −1]], plus `bias`: M[ξ][t] at `m[ξ·stride + t]`, written to the window's
-/// columns of `dst`, the channel's rows of the unit ([rows, W]). `rows`: 12 scratch rows of
-/// W/2 + 1 or more.
-fn output_tiles(m: &[f32], stride: usize, w: usize, window: TileColumns, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+/// [0, 1, −1, −1]], then the `epilogue` (bias, activation): M[ξ][t] at `m[ξ·stride + t]`,
+/// written to the window's columns of `dst`, the channel's rows of the unit ([rows, W]).
+/// `rows`: 12 scratch rows of W/2 + 1 or more.
+fn output_tiles(m: &[f32], stride: usize, w: usize, window: TileColumns, epilogue: Epilogue, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
-        return unsafe { output_tiles_avx2(m, stride, w, window, bias, rows, dst) };
+        return unsafe { output_tiles_avx2(m, stride, w, window, epilogue, rows, dst) };
     }
-    output_tiles_generic(m, stride, w, window, bias, rows, dst)
+    output_tiles_generic(m, stride, w, window, epilogue, rows, dst)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn output_tiles_avx2(m: &[f32], stride: usize, w: usize, window: TileColumns, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
-    output_tiles_generic(m, stride, w, window, bias, rows, dst)
+fn output_tiles_avx2(m: &[f32], stride: usize, w: usize, window: TileColumns, epilogue: Epilogue, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+    output_tiles_generic(m, stride, w, window, epilogue, rows, dst)
 }
 
 #[inline(always)]
-fn output_tiles_generic(m: &[f32], stride: usize, w: usize, window: TileColumns, bias: f32, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+fn output_tiles_generic(m: &[f32], stride: usize, w: usize, window: TileColumns, epilogue: Epilogue, rows: &mut [Vec<f32>; 12], dst: &mut [f32]) {
+    let bias = epilogue.bias;
     let (n, base) = (window.count, 2 * window.first);
     let end = w.min(base + 2 * n);
     let (sums, outs) = rows.split_at_mut(8);
@@ -723,6 +723,9 @@ fn output_tiles_generic(m: &[f32], stride: usize, w: usize, window: TileColumns,
                 lo[t] = c0[t] + c1[t] + c2[t] + bias;
                 hi[t] = c1[t] - c2[t] - c3[t] + bias;
             }
+            // Activated here, in the scratch rows, rather than in `dst` after the interleave.
+            epilogue.activation.apply_inline(epilogue.channel, lo);
+            epilogue.activation.apply_inline(epilogue.channel, hi);
             let mut pairs = row[base..end].chunks_exact_mut(2);
             for ((pair, &l), &r) in pairs.by_ref().zip(lo.iter()).zip(hi.iter()) {
                 (pair[0], pair[1]) = (l, r);
@@ -732,6 +735,14 @@ fn output_tiles_generic(m: &[f32], stride: usize, w: usize, window: TileColumns,
             }
         }
     }
+}
+
+/// What follows the output transform of one output channel: its bias, then its activation.
+#[derive(Clone, Copy)]
+struct Epilogue<'a> {
+    bias: f32,
+    activation: Activation<'a>,
+    channel: usize,
 }
 
 /// A matrix operand of [`matmul`]: element (i, j) at `ptr + i·row + j·col`.
