@@ -1,7 +1,9 @@
 //! Host kernels for the networks' element-wise activations, each one pass forward and one pass
 //! backward (burn composes ELU from five element-wise operations and PReLU from three, each a
 //! pass over the tensor and most with a mask in the backward). f32, parallel over fixed chunks,
-//! each a loop at the CPU's vector width (`vector::widest!`).
+//! each a loop at the CPU's vector width (`vector::widest!`). Forward, they run in place on a
+//! tensor they hold alone, and in inference inside the convolution that produces their input
+//! ([`Activation`]).
 
 use super::vector::widest;
 use rayon::prelude::*;

@@ -5,6 +5,9 @@
 //! kernels, forward and backward, instead of burn-flex's general convolution and burn's
 //! composed operations; on LibTorch (`tch` feature) by ATen's own kernels, forward and backward
 //! (`torch`). The callers in `models::blocks` route f32 tensors of these two backends here.
+//! A convolution followed by ELU or PReLU is one call (`conv2d_same_elu`, `conv2d_same_prelu`):
+//! untracked, as in inference, the activation runs on each piece of the convolution's output
+//! as it is written; tracked, the two operations with their own backward passes.
 
 // burn marks its LibTorch backend deprecated (the `LibTorch` routes the extension macro writes);
 // it is still the way to PyTorch's kernels.
