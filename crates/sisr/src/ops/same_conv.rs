@@ -54,8 +54,8 @@ const WINOGRAD_BAND_PIXELS: usize = 2048;
 /// products, 16 · (Cin/2 + Cout) · tiles · 4 B (0.6 MB at 96 channels and 64 tiles), stay in
 /// L2 between the input transform, the products and the output transform. AMX, whose products
 /// reload the transformed kernels from L2 for every block, runs best on blocks twice as long:
-/// 128 tiles ran DCSCN 720p 7% faster than 64 and as fast as 256 DRN (Intel Xeon with AMX,
-/// interleaved `sisr bench` runs).
+/// 128 tiles ran the DCSCN 720p forward 7% faster than 64 or 256, and DRN 256² within 3% of
+/// both (Intel Xeon with AMX, interleaved `sisr bench` runs).
 fn bf16_block_tiles() -> usize {
     match bf16_gemm::kernel() {
         Some(bf16_gemm::Kernel::Amx) => 128,
@@ -377,35 +377,47 @@ impl SameConv {
         let partials: Vec<Vec<f32>> = bands
             .par_chunks(per_partial)
             .map(|chunk| {
-                let mut acc = vec![0f32; 16 * cout * cin];
+                // Left uninitialised: the chunk's first band writes every element (its products
+                // do not read `acc`), the later ones add to them.
+                let mut acc = Vec::<f32>::with_capacity(16 * cout * cin);
                 let mut rows = [(); 12].map(|_| vec![0f32; n + 1]);
-                let (mut v, mut m) = (Vec::new(), Vec::new());
-                for &(b, y0, y1) in chunk {
-                    let tiles = (y1 - y0).div_ceil(2) * n;
-                    v.resize(16 * cin * tiles, 0.0);
-                    m.resize(16 * cout * tiles, 0.0);
-                    for (ci, channel) in x[b * cin * plane..(b + 1) * cin * plane].chunks_exact(plane).enumerate() {
-                        input_tiles(channel, w, (y0, y1), TileColumns::all(w), &mut rows, &mut v[ci * tiles..], cin * tiles);
-                    }
-                    for (co, channel) in grad_out[b * cout * plane..(b + 1) * cout * plane].chunks_exact(plane).enumerate() {
-                        gradient_tiles(&channel[y0 * w..y1 * w], w, &mut rows, &mut m[co * tiles..], cout * tiles);
-                    }
-                    for xi in 0..16 {
-                        // acc[ξ] [Cout, Cin] += M[ξ] [Cout, tiles] · V[ξ] [Cin, tiles]ᵀ
-                        // SAFETY: the three matrices lie inside `acc`, `m` and `v` with these strides.
-                        unsafe {
-                            matmul(
-                                cout,
-                                cin,
-                                tiles,
-                                Strided::rows(acc.as_mut_ptr().add(xi * cout * cin), cin),
-                                true,
-                                Strided::rows(m.as_ptr().add(xi * cout * tiles), tiles),
-                                Strided::columns(v.as_ptr().add(xi * cin * tiles), tiles),
-                            );
+                // The thread's tile buffers, as in the forward: the transforms write every
+                // element, so only their growth is ever zero-filled (fresh buffers per chunk
+                // were 5% of a DRFN-5m training step in memset).
+                TILES.with(|cell| {
+                    let (v, _, m) = &mut *cell.borrow_mut();
+                    for (i, &(b, y0, y1)) in chunk.iter().enumerate() {
+                        let tiles = (y1 - y0).div_ceil(2) * n;
+                        v.resize(16 * cin * tiles, 0.0);
+                        m.resize(16 * cout * tiles, 0.0);
+                        for (ci, channel) in x[b * cin * plane..(b + 1) * cin * plane].chunks_exact(plane).enumerate() {
+                            input_tiles(channel, w, (y0, y1), TileColumns::all(w), &mut rows, &mut v[ci * tiles..], cin * tiles);
+                        }
+                        for (co, channel) in grad_out[b * cout * plane..(b + 1) * cout * plane].chunks_exact(plane).enumerate() {
+                            gradient_tiles(&channel[y0 * w..y1 * w], w, &mut rows, &mut m[co * tiles..], cout * tiles);
+                        }
+                        for xi in 0..16 {
+                            // acc[ξ] [Cout, Cin] (+)= M[ξ] [Cout, tiles] · V[ξ] [Cin, tiles]ᵀ
+                            // SAFETY: the three matrices lie inside the capacity of `acc`, `m`
+                            // and `v` with these strides.
+                            unsafe {
+                                matmul(
+                                    cout,
+                                    cin,
+                                    tiles,
+                                    Strided::rows(acc.as_mut_ptr().add(xi * cout * cin), cin),
+                                    i > 0,
+                                    Strided::rows(m.as_ptr().add(xi * cout * tiles), tiles),
+                                    Strided::columns(v.as_ptr().add(xi * cin * tiles), tiles),
+                                );
+                            }
+                        }
+                        if i == 0 {
+                            // SAFETY: the 16 products above wrote every element.
+                            unsafe { acc.set_len(16 * cout * cin) };
                         }
                     }
-                }
+                });
                 acc
             })
             .collect();
@@ -555,23 +567,26 @@ fn input_tiles_generic(channel: &[f32], w: usize, (y0, y1): (usize, usize), wind
         // odd[i][k] = column base + 2k, zero outside the image.
         for (i, (e, o)) in even.iter_mut().zip(odd.iter_mut()).enumerate() {
             let (e, o) = (&mut e[..=n], &mut o[..=n]);
-            e.fill(0.0);
-            o.fill(0.0);
-            if let Some(y) = (y0 + 2 * tr + i).checked_sub(1).filter(|&y| y < h) {
-                let row = &channel[y * w..(y + 1) * w];
-                let pairs = row[base..end].chunks_exact(2);
-                if let [last] = pairs.remainder() {
-                    o[(end - base) / 2] = *last;
-                }
-                for ((pair, oo), ee) in pairs.zip(o.iter_mut()).zip(e[1..].iter_mut()) {
-                    (*oo, *ee) = (pair[0], pair[1]);
-                }
-                if base > 0 {
-                    e[0] = row[base - 1];
-                }
-                if base + 2 * n < w {
-                    o[n] = row[base + 2 * n];
-                }
+            let Some(y) = (y0 + 2 * tr + i).checked_sub(1).filter(|&y| y < h) else {
+                e.fill(0.0);
+                o.fill(0.0);
+                continue;
+            };
+            // Each element is written once, zero only where the window passes the image's
+            // edges: whole-row fills before the copy were calls to memset that took 11% of a
+            // GLRL training step (16-tile rows).
+            let row = &channel[y * w..(y + 1) * w];
+            let pairs = row[base..end].chunks_exact(2);
+            let (full, last) = ((end - base) / 2, pairs.remainder().first().copied());
+            for ((pair, oo), ee) in pairs.zip(o.iter_mut()).zip(e[1..].iter_mut()) {
+                (*oo, *ee) = (pair[0], pair[1]);
+            }
+            e[0] = if base > 0 { row[base - 1] } else { 0.0 };
+            e[full + 1..].fill(0.0);
+            o[full] = last.unwrap_or(0.0);
+            o[full + 1..].fill(0.0);
+            if base + 2 * n < w {
+                o[n] = row[base + 2 * n];
             }
         }
         // Bᵀ d on both halves: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3.
@@ -646,16 +661,18 @@ fn gradient_tiles_generic(rows_of: &[f32], w: usize, scratch: &mut [Vec<f32>; 12
     let [ue, uo, le, lo, ..] = scratch;
     for (tr, pair) in rows_of.chunks(2 * w).enumerate() {
         for (i, (e, o)) in [(&mut *ue, &mut *uo), (&mut *le, &mut *lo)].into_iter().enumerate() {
-            e.fill(0.0);
-            o.fill(0.0);
-            if let Some(row) = pair.get(i * w..(i + 1) * w) {
-                let cols = row.chunks_exact(2);
-                if let [last] = cols.remainder() {
-                    e[w / 2] = *last;
-                }
-                for ((c, ee), oo) in cols.zip(e.iter_mut()).zip(o.iter_mut()) {
-                    (*ee, *oo) = (c[0], c[1]);
-                }
+            // Columns 0..n are each written once (no fill first: see `input_tiles`).
+            let Some(row) = pair.get(i * w..(i + 1) * w) else {
+                e.fill(0.0);
+                o.fill(0.0);
+                continue;
+            };
+            let cols = row.chunks_exact(2);
+            if let [last] = cols.remainder() {
+                (e[w / 2], o[w / 2]) = (*last, 0.0);
+            }
+            for ((c, ee), oo) in cols.zip(e.iter_mut()).zip(o.iter_mut()) {
+                (*ee, *oo) = (c[0], c[1]);
             }
         }
         // A·dY: rows u, u + l, u − l, −l; then ·Aᵀ on the columns: p, p + q, p − q, −q.
