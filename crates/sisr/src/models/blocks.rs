@@ -89,20 +89,16 @@ pub fn conv_prelu_pair(a: (&Conv2d, &PRelu), b: (&Conv2d, &PRelu), x: Tensor<4>)
     if tracked || a.0.kernel_size != b.0.kernel_size || !on_sisr_ops(a.0, &x) || !on_sisr_ops(b.0, &x) {
         return (conv_prelu(a.0, a.1, x.clone()), conv_prelu(b.0, b.1, x));
     }
-    let (x, weight_a, bias_a) = same_conv_operands(a.0, x);
-    let (_, weight_b, bias_b) = same_conv_operands(b.0, x.clone());
-    let (ca, cb) = (weight_a.dims()[0], weight_b.dims()[0]);
+    let (ca, cb) = (a.0.weight.val().dims()[0], b.0.weight.val().dims()[0]);
     // One slope per output channel, also where a layer shares one.
     let slopes = |p: &PRelu, channels: usize| {
         let alpha = p.alpha.val();
         if alpha.dims()[0] == channels { alpha } else { alpha.expand([channels]) }
     };
-    let y = crate::ops::conv2d_same_prelu(
-        x,
-        Tensor::cat(vec![weight_a, weight_b], 0),
-        Tensor::cat(vec![bias_a, bias_b], 0),
-        Tensor::cat(vec![slopes(a.1, ca), slopes(b.1, cb)], 0),
-    );
+    let bias = Tensor::cat(vec![bias_of(a.0, &x.device()), bias_of(b.0, &x.device())], 0);
+    // The input is rounded (on LibTorch in reduced precision) once, with the joint weight.
+    let (x, weight) = crate::precision::conv_operands(x, Tensor::cat(vec![a.0.weight.val(), b.0.weight.val()], 0));
+    let y = crate::ops::conv2d_same_prelu(x, weight, bias, Tensor::cat(vec![slopes(a.1, ca), slopes(b.1, cb)], 0));
     (y.clone().narrow(1, 0, ca), y.narrow(1, ca, cb))
 }
 
@@ -118,12 +114,17 @@ fn on_sisr_ops(c: &Conv2d, x: &Tensor<4>) -> bool {
 /// The operands of sisr's `conv2d_same` for `c` applied to `x`: the input and weight as the
 /// current precision reads them, and the bias.
 fn same_conv_operands(c: &Conv2d, x: Tensor<4>) -> (Tensor<4>, Tensor<4>, Tensor<1>) {
-    let bias = match &c.bias {
-        Some(b) => b.val(),
-        None => Tensor::zeros([c.weight.val().dims()[0]], &x.device()),
-    };
+    let bias = bias_of(c, &x.device());
     let (x, weight) = crate::precision::conv_operands(x, c.weight.val());
     (x, weight, bias)
+}
+
+/// The bias of `c`, zeros where it has none.
+fn bias_of(c: &Conv2d, device: &Device) -> Tensor<1> {
+    match &c.bias {
+        Some(b) => b.val(),
+        None => Tensor::zeros([c.weight.val().dims()[0]], device),
+    }
 }
 
 /// On flex and LibTorch one kernel each way.

@@ -115,7 +115,7 @@ impl Activation<'_> {
         match self {
             Activation::Identity => {}
             Activation::Elu(alpha) => elu_in_place(values, alpha),
-            Activation::Prelu(slopes) => prelu_in_place(values, Self::slope(slopes, channel)),
+            Activation::Prelu(slopes) => prelu_in_place(values, slope_of(slopes, channel)),
         }
     }
 
@@ -127,13 +127,14 @@ impl Activation<'_> {
         match self {
             Activation::Identity => {}
             Activation::Elu(alpha) => elu_in_place_generic(values, alpha),
-            Activation::Prelu(slopes) => prelu_in_place_generic(values, Self::slope(slopes, channel)),
+            Activation::Prelu(slopes) => prelu_in_place_generic(values, slope_of(slopes, channel)),
         }
     }
+}
 
-    fn slope(slopes: &[f32], channel: usize) -> f32 {
-        if slopes.len() == 1 { slopes[0] } else { slopes[channel] }
-    }
+/// PReLU's slope for `channel`: its own, or the one all channels share.
+fn slope_of(slopes: &[f32], channel: usize) -> f32 {
+    if slopes.len() == 1 { slopes[0] } else { slopes[channel] }
 }
 
 /// ELU's input gradient from its output `y`: 1 where y > 0 (x > 0), else y + α (= α eˣ).
@@ -160,13 +161,9 @@ pub struct PreluShape {
 }
 
 impl PreluShape {
-    fn slope(&self, alpha: &[f32], channel: usize) -> f32 {
-        if alpha.len() == 1 { alpha[0] } else { alpha[channel] }
-    }
-
     /// [`PreluShape::forward`] in place.
     pub fn forward_in_place(&self, x: &mut [f32], alpha: &[f32]) {
-        x.par_chunks_mut(self.plane).enumerate().for_each(|(i, x)| prelu_in_place(x, self.slope(alpha, i % self.channels)));
+        x.par_chunks_mut(self.plane).enumerate().for_each(|(i, x)| prelu_in_place(x, slope_of(alpha, i % self.channels)));
     }
 
     /// PReLU(x) = x for x > 0, a·x otherwise.
@@ -176,7 +173,7 @@ impl PreluShape {
             .par_chunks_mut(self.plane)
             .zip(x.par_chunks(self.plane))
             .enumerate()
-            .for_each(|(i, (o, x))| prelu_chunk(o, x, x, self.slope(alpha, i % self.channels)));
+            .for_each(|(i, (o, x))| prelu_chunk(o, x, x, slope_of(alpha, i % self.channels)));
         // SAFETY: the planes cover the first x.len() elements, and each was written.
         unsafe { out.set_len(x.len()) };
         out
@@ -193,7 +190,7 @@ impl PreluShape {
             .enumerate()
             .map(|(i, (d, (x, g)))| {
                 let mut slope_grad = 0f64;
-                prelu_grad_chunk(d, x, g, self.slope(alpha, i % self.channels), &mut slope_grad);
+                prelu_grad_chunk(d, x, g, slope_of(alpha, i % self.channels), &mut slope_grad);
                 slope_grad
             })
             .collect();
